@@ -1,0 +1,144 @@
+"""The one place otel-diag reads its configuration.
+
+Precedence: explicit argument > CLI flag > environment > ``$OTEL_DIAG_HOME/config.toml`` >
+default. Callers pass explicit values as keyword overrides to :func:`load_settings`; the CLI
+passes its flags the same way. Every environment variable is documented where it is defined
+(:data:`ENV_VARS`), and nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+# env var -> (settings field, documentation). Order is the README's order.
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "OTEL_DIAG_HOME": ("home", "data + config directory (default ~/.otel-diag)"),
+    "OTEL_DIAG_DATABASE_URL": (
+        "database_url",
+        "SQLAlchemy URL; default sqlite:///$OTEL_DIAG_HOME/otel_diag.db; PostgreSQL as "
+        "postgresql+psycopg://...; may contain {tenant}",
+    ),
+    "OTEL_DIAG_LLM_MODEL": ("llm_model", "litellm model string for diagnosis (gpt-4o-mini)"),
+    "OTEL_DIAG_LLM_API_BASE": ("llm_api_base", "OpenAI-compatible base URL for diagnosis"),
+    "OTEL_DIAG_DIAGNOSIS": ("diagnosis", "auto (LLM, rules on failure), rules, off"),
+    "OTEL_DIAG_DECISION_WAIT": (
+        "decision_wait",
+        "seconds of silence after a run's last span before it is diagnosed (5)",
+    ),
+    "OTEL_DIAG_API_KEYS": ("api_keys", "tenant:key,...; unset = trusted loopback mode"),
+    "OTEL_DIAG_TRACE_URL_TEMPLATE": (
+        "trace_url_template",
+        "e.g. http://localhost:16686/trace/{trace_id} (Jaeger)",
+    ),
+    "OTEL_DIAG_TENANT": ("tenant", "tenant for spans that name none (default)"),
+    "OTEL_DIAG_MAX_FIELD_CHARS": (
+        "max_field_chars",
+        "longest message/stack trace stored before truncation with a marker (16384)",
+    ),
+    "OTEL_DIAG_DB_TIMEOUT": (
+        "db_timeout",
+        "seconds a database connect or lock wait may take before export fails (5)",
+    ),
+}
+
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Resolved configuration. Build it with :func:`load_settings`, never by hand in app code."""
+
+    home: Path = field(default_factory=lambda: Path("~/.otel-diag").expanduser())
+    database_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_api_base: str | None = None
+    diagnosis: str = "auto"
+    decision_wait: float = 5.0
+    api_keys: str | None = None
+    trace_url_template: str | None = None
+    tenant: str = DEFAULT_TENANT
+    max_field_chars: int = 16384
+    db_timeout: float = 5.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to the embedded SQLite file under ``home``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'otel_diag.db'}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.toml"
+
+    def trace_url(self, trace_id: str | None) -> str | None:
+        """Link to a trace in Jaeger/Tempo, if a template is configured."""
+        if not self.trace_url_template or not trace_id:
+            return None
+        return self.trace_url_template.replace("{trace_id}", trace_id)
+
+
+_CONVERTERS: dict[str, Any] = {
+    "home": lambda v: Path(str(v)).expanduser(),
+    "decision_wait": float,
+    "max_field_chars": int,
+    "db_timeout": float,
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    conv = _CONVERTERS.get(name)
+    try:
+        return conv(value) if conv else (str(value) if value is not None else None)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"invalid value for {name}: {value!r} ({exc})") from None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    section = data.get("otel_diag", data)
+    known = {f.name for f in fields(Settings)}
+    return {k: v for k, v in section.items() if k in known}
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Resolve settings: overrides (arguments, CLI flags) > env > config file > defaults."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    home_raw = overrides.get("home") or env.get("OTEL_DIAG_HOME")
+    home = _coerce("home", home_raw) if home_raw else Settings().home
+    values.update(_read_config_file(home / "config.toml"))
+    for var, (name, _doc) in ENV_VARS.items():
+        raw = env.get(var)
+        if raw not in (None, ""):
+            values[name] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["home"] = home
+    settings = Settings(**{k: _coerce(k, v) for k, v in values.items()})
+    if settings.diagnosis not in ("auto", "rules", "off"):
+        raise ValueError(
+            f"OTEL_DIAG_DIAGNOSIS must be auto, rules or off, not {settings.diagnosis!r}"
+        )
+    return settings
+
+
+def with_overrides(settings: Settings, **overrides: Any) -> Settings:
+    """A copy of ``settings`` with explicit values applied (None means keep)."""
+    return replace(settings, **{k: _coerce(k, v) for k, v in overrides.items() if v is not None})
+
+
+def capture_content_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """Whether GenAI message content (arguments, results) may be recorded on spans."""
+    env = os.environ if env is None else env
+    return env.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("1", "true", "yes")

@@ -1,0 +1,86 @@
+"""``make run`` (until ``otel-diag serve`` exists): the end-to-end demo on embedded SQLite.
+
+1. runs :mod:`otel_diag.examples.failing_agent` in a subprocess under
+   ``opentelemetry-instrument --traces_exporter otel_diag`` (the real exporter, loaded
+   through its entry point);
+2. reads the rows it left in ``$OTEL_DIAG_HOME/otel_diag.db`` and prints them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from otel_diag.collector import ErrorCollector
+from otel_diag.config import load_settings
+from otel_diag.store.engine import TenantDBManager
+
+
+def main() -> int:
+    console = Console()
+    settings = load_settings()
+    run_id = str(uuid.uuid4())
+    bindir = Path(sys.executable).parent
+    instrument = shutil.which("opentelemetry-instrument", path=str(bindir)) or shutil.which(
+        "opentelemetry-instrument"
+    )
+    if instrument is None:
+        console.print("[red]opentelemetry-instrument not found; run `make install`[/red]")
+        return 2
+    env = {
+        **os.environ,
+        "DEMO_RUN_ID": run_id,
+        "OTEL_SERVICE_NAME": "trip-planner",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+    cmd = [
+        instrument,
+        "--traces_exporter",
+        "otel_diag",
+        sys.executable,
+        "-m",
+        "otel_diag.examples.failing_agent",
+    ]
+    console.print(f"[bold]$ {' '.join(cmd[:3])} python -m otel_diag.examples.failing_agent[/bold]")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    console.print(f"agent exited with {proc.returncode}: {proc.stderr.strip()[-300:]}")
+
+    manager = TenantDBManager(settings=settings)
+    collector = ErrorCollector(manager=manager)
+    ctx = collector.build_diagnostic_context(run_id)
+    if ctx is None:
+        console.print(f"[red]no rows for run {run_id} in {manager.base_url}[/red]")
+        return 1
+    run = ctx["run"]
+    console.print(
+        f"\nrun [bold]{run['id']}[/bold] {run['name']!r}: status={run['status']} "
+        f"llm_calls={run['llm_calls']} tool_calls={run['tool_calls']} "
+        f"tokens={run['tokens']} cost_usd={run['cost_usd']}"
+    )
+    table = Table(title=f"error_logs ({manager.base_url})")
+    for col in ("step", "source", "category", "type", "attempt"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("message", overflow="fold")
+    for err in collector.get_errors_for_run(run_id):
+        table.add_row(
+            err["step_name"],
+            err["source"],
+            err["error_category"],
+            err["error_type"],
+            str(err["attempt"]),
+            err["error_message"],
+        )
+    console.print(table)
+    manager.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

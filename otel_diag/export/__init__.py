@@ -1,0 +1,5 @@
+"""In-process export: the ``otel_diag`` SpanExporter."""
+
+from otel_diag.export.exporter import ErrorLogSpanExporter
+
+__all__ = ["ErrorLogSpanExporter"]

@@ -1,0 +1,113 @@
+"""``ErrorLogSpanExporter``: SDK spans -> runs / steps / error_logs, in-process.
+
+Loadable by ``opentelemetry-instrument --traces_exporter otel_diag`` (constructible with no
+arguments; configuration comes from the environment). Like the SDK's own exporters it never
+raises into the SDK thread: a failing database yields ``FAILURE`` and one log line per
+outage (not one per span or batch), and a recovery line when writes succeed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from otel_diag.config import Settings, load_settings
+from otel_diag.spans.from_sdk import from_readable_span
+from otel_diag.spans.record import SpanRecord
+from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sink import SpanSink, WriteResult
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorLogSpanExporter(SpanExporter):
+    """Maps failed spans to ``error_logs`` rows (and every agent/tool/LLM span to ``steps``).
+
+    Args:
+        database_url: SQLAlchemy URL; default from ``OTEL_DIAG_DATABASE_URL`` / config.
+        tenant_id: tenant for spans that name none (default ``OTEL_DIAG_TENANT``).
+        manager: share engines with other components (tests, the server).
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        tenant_id: str | None = None,
+        manager: TenantDBManager | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings or load_settings(database_url=database_url, tenant=tenant_id)
+        self.manager = manager or TenantDBManager(
+            database_url or self.settings.resolved_database_url, self.settings
+        )
+        self._owns_manager = manager is None
+        self.sink = SpanSink(self.manager, self.settings)
+        self._shutdown = False
+        self._failing = False
+        self._warned_tenants: set[str] = set()
+        self._lock = threading.Lock()
+        self.last_result: WriteResult | None = None
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shutdown:
+            return SpanExportResult.FAILURE
+        try:
+            records = self._convert(spans)
+            with self._lock:
+                result = self.sink.write(records)
+            self.last_result = result
+            for reason in result.reasons:
+                if reason not in self._warned_tenants:
+                    self._warned_tenants.add(reason)
+                    logger.warning("otel-diag refused spans: %s", reason)
+            if self._failing:
+                self._failing = False
+                logger.warning("otel-diag export recovered; writing to %s again", self._where())
+            return SpanExportResult.SUCCESS
+        except Exception as exc:  # never raise into the SDK
+            if not self._failing:
+                self._failing = True
+                logger.error(
+                    "otel-diag export to %s failed (%s: %s); further failures are silent "
+                    "until it recovers",
+                    self._where(),
+                    type(exc).__name__,
+                    str(exc).splitlines()[0][:300] if str(exc) else "",
+                )
+            return SpanExportResult.FAILURE
+
+    def _convert(self, spans: Sequence[ReadableSpan]) -> list[SpanRecord]:
+        records: list[SpanRecord] = []
+        bad = 0
+        for span in spans:
+            try:
+                rec = from_readable_span(span)
+            except Exception:
+                bad += 1
+                continue
+            if rec is not None:
+                records.append(rec)
+        if bad:
+            logger.warning("otel-diag skipped %d span(s) it could not read", bad)
+        return records
+
+    def _where(self) -> str:
+        url = self.manager.base_url
+        return url.split("@")[-1] if "@" in url else url
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Writes are synchronous: once ``export`` returned, the rows are committed."""
+        return not self._shutdown
+
+    def shutdown(self) -> None:
+        if self._shutdown:
+            return
+        self._shutdown = True
+        with self._lock:
+            if self._owns_manager:
+                self.manager.dispose()

@@ -1,0 +1,234 @@
+"""Spans -> rows for ``runs``, ``steps`` and ``error_logs``: one pure function.
+
+The store writes what this returns and derives run aggregates (call counts, tokens, cost,
+error count) from the stored steps and errors, so re-sending a span can never count twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from otel_diag import semconv as sc
+from otel_diag.projection.classify import classify, fingerprint
+from otel_diag.projection.cost import compute_cost
+from otel_diag.projection.ids import error_uuid, run_uuid, step_uuid
+from otel_diag.redact import redact_mapping, safe_text
+from otel_diag.spans.record import STATUS_ERROR, SpanRecord
+
+CONTEXT_VALUE_CHARS = 512
+CONTEXT_MAX_ITEMS = 32
+_CONTEXT_PREFIXES = ("http.", "url.", "server.", "db.", "rpc.", "gen_ai.", "llm.", "otel_diag.")
+_CONTEXT_SKIP = frozenset(
+    {
+        sc.RUN_ID,
+        sc.TENANT_ID,
+        sc.ERROR_SOURCE,
+        sc.ERROR_CATEGORY,
+        sc.EXCEPTION_TYPE,
+        sc.EXCEPTION_MESSAGE,
+        sc.EXCEPTION_STACKTRACE,
+        "exception.escaped",
+    }
+)
+
+
+def ns_to_dt(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+@dataclass(slots=True)
+class Projection:
+    """Rows for one tenant's batch. ``runs`` holds one upsert row per run id."""
+
+    runs: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def trace_runs_in(records: Iterable[SpanRecord]) -> dict[str, uuid.UUID]:
+    """trace id -> run id, for traces where some span names its run."""
+    out: dict[str, uuid.UUID] = {}
+    for rec in records:
+        if rec.run_key and rec.trace_id not in out:
+            out[rec.trace_id] = run_uuid(rec.run_key, rec.trace_id)
+    return out
+
+
+def _context(rec: SpanRecord, event_attrs: Mapping[str, Any]) -> dict[str, Any]:
+    ctx: dict[str, Any] = {"span.name": rec.name, "span.kind": rec.kind}
+    if rec.service_name:
+        ctx["service.name"] = rec.service_name
+    if rec.status_message and not event_attrs:
+        ctx["status.message"] = rec.status_message
+    for source in (event_attrs, rec.attributes):
+        for key, value in source.items():
+            if len(ctx) >= CONTEXT_MAX_ITEMS:
+                break
+            if key in _CONTEXT_SKIP or key in ctx:
+                continue
+            if key.startswith(sc.ERROR_CONTEXT_PREFIX):
+                ctx[key[len(sc.ERROR_CONTEXT_PREFIX) :]] = value
+            elif source is event_attrs or key.startswith(_CONTEXT_PREFIXES):
+                ctx[key] = value
+    return redact_mapping(ctx, value_limit=CONTEXT_VALUE_CHARS, max_items=CONTEXT_MAX_ITEMS + 8)
+
+
+def _error_row(
+    rec: SpanRecord,
+    run_id: uuid.UUID,
+    step_id: uuid.UUID | None,
+    index: int,
+    time_ns: int,
+    attrs: Mapping[str, Any],
+    cost: Any,
+    max_chars: int,
+) -> dict[str, Any]:
+    raw_type = attrs.get(sc.EXCEPTION_TYPE) or rec.error_type
+    error_type = safe_text(raw_type, 256) if raw_type else "SpanError"
+    raw_message = attrs.get(sc.EXCEPTION_MESSAGE)
+    if raw_message is None:
+        raw_message = rec.status_message or f"span {rec.name!r} ended with status ERROR"
+    message = safe_text(raw_message, max_chars)
+    stack = attrs.get(sc.EXCEPTION_STACKTRACE)
+    source_hint = attrs.get(sc.ERROR_SOURCE) or rec.error_source
+    category_hint = attrs.get(sc.ERROR_CATEGORY) or rec.error_category
+    source, category = classify(
+        error_type,
+        message,
+        rec.step_kind,
+        source=str(source_hint) if source_hint in sc.ERROR_SOURCES else None,
+        category=safe_text(category_hint, 32) if category_hint else None,
+    )
+    return {
+        "id": error_uuid(rec.trace_id, rec.span_id, index),
+        "run_id": run_id,
+        "step_id": step_id,
+        "step_name": safe_text(rec.step_name or rec.name, 256),
+        "source": source,
+        "error_category": category,
+        "error_type": error_type,
+        "error_message": message,
+        "stack_trace": safe_text(stack, max_chars) if stack else None,
+        "context": _context(rec, attrs),
+        "attempt": rec.attempt,
+        "created_at": ns_to_dt(time_ns),
+        "trace_id": rec.trace_id,
+        "span_id": rec.span_id,
+        "model": rec.model,
+        "input_tokens": rec.input_tokens,
+        "output_tokens": rec.output_tokens,
+        "cost_usd": cost.cost_usd if cost is not None else None,
+        "fingerprint": fingerprint(source, category, error_type, rec.step_name, message),
+    }
+
+
+def _merge_run(runs: dict[uuid.UUID, dict[str, Any]], run_id: uuid.UUID, rec: SpanRecord) -> None:
+    start, end = ns_to_dt(rec.start_ns), ns_to_dt(rec.end_ns)
+    row = runs.get(run_id)
+    if row is None:
+        row = runs[run_id] = {
+            "id": run_id,
+            "trace_id": rec.trace_id,
+            "name": None,
+            "service_name": rec.service_name,
+            "agent_name": None,
+            "started_at": start,
+            "ended_at": end,
+            "root_seen": False,
+            "root_failed": False,
+        }
+    else:
+        row["started_at"] = min(row["started_at"], start)
+        row["ended_at"] = max(row["ended_at"], end)
+    if rec.is_root:
+        row["root_seen"] = True
+        row["root_failed"] = row["root_failed"] or rec.status == STATUS_ERROR
+        row["name"] = safe_text(rec.run_name or rec.name, 256)
+        row["trace_id"] = rec.trace_id
+        if rec.service_name:
+            row["service_name"] = rec.service_name
+    elif row["name"] is None and rec.run_name:
+        row["name"] = safe_text(rec.run_name, 256)
+    if row["agent_name"] is None and rec.step_kind == "agent" and rec.step_name:
+        row["agent_name"] = safe_text(rec.step_name, 256)
+
+
+def project(
+    records: Iterable[SpanRecord],
+    trace_runs: Mapping[str, uuid.UUID],
+    *,
+    max_field_chars: int = 16384,
+) -> Projection:
+    """Rows for ``records``; ``trace_runs`` resolves spans that do not name their run."""
+    out = Projection()
+    for rec in records:
+        if rec.is_own_telemetry:
+            continue
+        if rec.run_key:
+            run_id = run_uuid(rec.run_key, rec.trace_id)
+        else:
+            run_id = trace_runs.get(rec.trace_id) or run_uuid(None, rec.trace_id)
+        _merge_run(out.runs, run_id, rec)
+        cost = None
+        step_id = None
+        if rec.step_kind is not None:
+            step_id = step_uuid(rec.trace_id, rec.span_id)
+            if rec.step_kind == "llm" or rec.reported_cost is not None or rec.input_tokens:
+                cost = compute_cost(
+                    rec.model, rec.provider, rec.input_tokens, rec.output_tokens, rec.reported_cost
+                )
+            failed = rec.failed
+            out.steps.append(
+                {
+                    "id": step_id,
+                    "run_id": run_id,
+                    "trace_id": rec.trace_id,
+                    "span_id": rec.span_id,
+                    "parent_span_id": rec.parent_span_id,
+                    "step_name": safe_text(rec.step_name or rec.name, 256),
+                    "kind": rec.step_kind,
+                    "status": "error" if failed else "ok",
+                    "started_at": ns_to_dt(rec.start_ns),
+                    "ended_at": ns_to_dt(rec.end_ns),
+                    "duration_ms": max(0.0, (rec.end_ns - rec.start_ns) / 1e6),
+                    "model": rec.model,
+                    "provider": rec.provider,
+                    "input_tokens": rec.input_tokens,
+                    "output_tokens": rec.output_tokens,
+                    "cost_usd": cost.cost_usd if cost else None,
+                    "cost_reported_usd": cost.reported_usd if cost else None,
+                    "cost_computed_usd": cost.computed_usd if cost else None,
+                    "cost_source": cost.source if cost else None,
+                    "attempt": rec.attempt,
+                    "error_type": safe_text(rec.error_type, 256)
+                    if failed and rec.error_type
+                    else None,
+                }
+            )
+        if not rec.failed:
+            continue
+        index = 0
+        for event in rec.events:
+            if event.name == sc.EXCEPTION_EVENT:
+                out.errors.append(
+                    _error_row(
+                        rec,
+                        run_id,
+                        step_id,
+                        index,
+                        event.time_ns,
+                        event.attributes,
+                        cost,
+                        max_field_chars,
+                    )
+                )
+                index += 1
+        if index == 0:
+            out.errors.append(
+                _error_row(rec, run_id, step_id, 0, rec.end_ns, {}, cost, max_field_chars)
+            )
+    return out

@@ -1,0 +1,51 @@
+"""``ReadableSpan`` (OpenTelemetry SDK) -> :class:`SpanRecord`, a pure function."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+from otel_diag import semconv as sc
+from otel_diag.spans.record import (
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_UNSET,
+    EventRecord,
+    SpanRecord,
+    normalize,
+)
+
+_STATUS = {StatusCode.UNSET: STATUS_UNSET, StatusCode.OK: STATUS_OK, StatusCode.ERROR: STATUS_ERROR}
+_EMPTY: dict = {}
+
+
+def from_readable_span(span: ReadableSpan) -> SpanRecord | None:
+    """Build the normalized record; None for a span without a valid context."""
+    ctx = span.context
+    if ctx is None or not ctx.is_valid:
+        return None
+    parent = span.parent
+    resource_attrs = span.resource.attributes if span.resource is not None else _EMPTY
+    status = span.status
+    start = span.start_time or 0
+    events = tuple(
+        EventRecord(e.name, e.timestamp or start, e.attributes or _EMPTY) for e in span.events
+    )
+    service = resource_attrs.get(sc.SERVICE_NAME)
+    tenant = resource_attrs.get(sc.TENANT_ID) or resource_attrs.get(sc.RESOURCE_TENANT_ID)
+    rec = SpanRecord(
+        trace_id=f"{ctx.trace_id:032x}",
+        span_id=f"{ctx.span_id:016x}",
+        parent_span_id=f"{parent.span_id:016x}" if parent is not None and parent.is_valid else None,
+        name=span.name or "",
+        kind=span.kind.name.lower(),
+        start_ns=start,
+        end_ns=span.end_time or start,
+        status=_STATUS.get(status.status_code, STATUS_UNSET),
+        status_message=status.description,
+        attributes=span.attributes or _EMPTY,
+        events=events,
+        service_name=str(service) if service is not None else None,
+        resource_tenant=str(tenant) if tenant is not None else None,
+    )
+    return normalize(rec)

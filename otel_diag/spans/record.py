@@ -1,0 +1,181 @@
+"""The one internal span model that both ingest paths produce.
+
+The SDK exporter (``ReadableSpan``) and the OTLP receiver (protobuf / JSON) each have a pure
+function that yields :class:`SpanRecord`; everything downstream (projection, store,
+diagnosis) sees only this. Meanings that several conventions spell differently are resolved
+once here, through :data:`otel_diag.semconv.ALIASES`, so no later stage looks at a foreign
+attribute name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_diag import semconv as sc
+
+STATUS_UNSET = "unset"
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    name: str
+    time_ns: int
+    attributes: Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """A span, normalized. Ids are lowercase hex (32 / 16 chars); times are Unix ns."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: str
+    start_ns: int
+    end_ns: int
+    status: str
+    status_message: str | None
+    attributes: Mapping[str, Any]
+    events: tuple[EventRecord, ...]
+    service_name: str | None
+    resource_tenant: str | None = None
+    # normalized meanings (filled by :func:`normalize`)
+    run_key: str | None = None
+    run_name: str | None = None
+    tenant_id: str | None = None
+    step_kind: str | None = None
+    step_name: str | None = None
+    operation: str | None = None
+    provider: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    reported_cost: float | None = None
+    attempt: int = 1
+    agent_name: str | None = None
+    error_source: str | None = None
+    error_category: str | None = None
+    error_type: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_root(self) -> bool:
+        return self.parent_span_id is None
+
+    @property
+    def model(self) -> str | None:
+        return self.response_model or self.request_model
+
+    @property
+    def failed(self) -> bool:
+        """A span failed if its status is ERROR or it carries an exception event."""
+        if self.status == STATUS_ERROR:
+            return True
+        return any(e.name == sc.EXCEPTION_EVENT for e in self.events)
+
+    @property
+    def is_own_telemetry(self) -> bool:
+        """otel-diag's own diagnosis spans: never stored, never diagnosed."""
+        return bool(self.attributes.get(sc.DIAGNOSIS_MARKER))
+
+
+def _first(attrs: Mapping[str, Any], meaning: str) -> Any:
+    for key in sc.ALIASES[meaning]:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _as_str(value: Any, limit: int = 256) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("utf-8", "replace")
+    elif isinstance(value, list | tuple):
+        value = ",".join(str(v) for v in value)
+    text = str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text[:limit] or None
+
+
+def _as_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = int(float(value)) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 <= number < 2**62 else None
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if number == number and 0 <= number < 1e9 else None
+
+
+def _step_kind(rec: SpanRecord, attrs: Mapping[str, Any]) -> str | None:
+    if rec.operation in sc.OPERATION_KINDS:
+        return sc.OPERATION_KINDS[rec.operation]
+    oi = _first(attrs, "openinference_kind")
+    if isinstance(oi, str) and oi.upper() in sc.OPENINFERENCE_KINDS:
+        return sc.OPENINFERENCE_KINDS[oi.upper()]
+    tl = _first(attrs, "traceloop_kind")
+    if isinstance(tl, str) and tl.lower() in sc.TRACELOOP_KINDS:
+        return sc.TRACELOOP_KINDS[tl.lower()]
+    if rec.step_name is not None:
+        return "activity"
+    if rec.request_model is not None:
+        return "llm"
+    return None
+
+
+def normalize(rec: SpanRecord) -> SpanRecord:
+    """Fill the normalized meanings of ``rec`` from its attributes (in place; returns it).
+
+    Wrongly typed values (a token count that is not a number, a list where a string was
+    expected) become None rather than errors: one broken attribute must not lose a span.
+    """
+    attrs = rec.attributes
+    rec.operation = _as_str(_first(attrs, "operation"), 64)
+    rec.provider = _as_str(_first(attrs, "provider"), 64)
+    rec.request_model = _as_str(_first(attrs, "request_model"), 128)
+    rec.response_model = _as_str(_first(attrs, "response_model"), 128)
+    rec.input_tokens = _as_int(_first(attrs, "input_tokens"))
+    rec.output_tokens = _as_int(_first(attrs, "output_tokens"))
+    cost = _as_float(_first(attrs, "cost"))
+    if cost is None:
+        parts = [_as_float(_first(attrs, "input_cost")), _as_float(_first(attrs, "output_cost"))]
+        if any(p is not None for p in parts):
+            cost = sum(p for p in parts if p is not None)
+    rec.reported_cost = cost
+    rec.step_name = _as_str(_first(attrs, "step_name"))
+    rec.attempt = max(1, _as_int(_first(attrs, "attempt")) or 1)
+    rec.run_key = _as_str(_first(attrs, "run_id"))
+    rec.run_name = _as_str(attrs.get(sc.RUN_NAME))
+    rec.tenant_id = _as_str(_first(attrs, "tenant_id"), 128) or rec.resource_tenant
+    rec.agent_name = _as_str(_first(attrs, "agent_name"))
+    rec.error_source = _as_str(_first(attrs, "error_source"), 32)
+    rec.error_category = _as_str(_first(attrs, "error_category"), 32)
+    rec.error_type = _as_str(_first(attrs, "error_type"), 256)
+    rec.step_kind = _step_kind(rec, attrs)
+    if rec.step_kind is not None and rec.step_name is None:
+        if rec.step_kind == "tool":
+            rec.step_name = _as_str(_first(attrs, "tool_name")) or _as_str(rec.name)
+        elif rec.step_kind == "agent":
+            rec.step_name = rec.agent_name or _as_str(rec.name)
+        else:
+            rec.step_name = _as_str(rec.name)
+    return rec

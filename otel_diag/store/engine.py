@@ -1,0 +1,190 @@
+"""Engines, one per tenant: a SQLite file each, or a PostgreSQL schema each.
+
+``TenantDBManager.get_engine(tenant_id)`` validates the id, builds the engine with the
+pragmas / timeouts that keep ingest safe, migrates it once, and caches it. A tenant id is
+never pasted into a path or SQL unvalidated: it must match :data:`TENANT_ID_RE`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from otel_diag.config import DEFAULT_TENANT, Settings, load_settings
+from otel_diag.store import migrate
+
+TENANT_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,46}[a-z0-9])?$")
+
+
+class InvalidTenantError(ValueError):
+    """A tenant id that is not 1-48 chars of lowercase letters, digits, '_' or '-'."""
+
+
+class DatabaseURLError(ValueError):
+    """A database URL otel-diag cannot use."""
+
+
+def validate_tenant_id(tenant_id: str | None) -> str:
+    tenant = DEFAULT_TENANT if tenant_id is None else tenant_id
+    if not isinstance(tenant, str) or not TENANT_ID_RE.match(tenant):
+        raise InvalidTenantError(
+            f"invalid tenant id {tenant_id!r}: use 1-48 characters of lowercase letters, "
+            "digits, '_' or '-', starting and ending with a letter or digit"
+        )
+    return tenant
+
+
+def schema_for(tenant_id: str) -> str | None:
+    """PostgreSQL schema of a tenant: None (the URL's default schema) for the default one."""
+    return None if tenant_id == DEFAULT_TENANT else f"tenant_{tenant_id}"
+
+
+def tenant_url(base_url: str, tenant_id: str) -> str:
+    """The URL of one tenant's database: ``{tenant}`` substituted, or a sibling SQLite file."""
+    if "{tenant}" in base_url:
+        return base_url.replace("{tenant}", tenant_id)
+    try:
+        url = make_url(base_url)
+    except ArgumentError as exc:
+        raise DatabaseURLError(f"invalid database URL {base_url!r}: {exc}") from None
+    if url.get_backend_name() == "sqlite" and tenant_id != DEFAULT_TENANT:
+        if not url.database or url.database == ":memory:":
+            raise DatabaseURLError("an in-memory SQLite database cannot hold several tenants")
+        path = Path(url.database)
+        return url.set(
+            database=str(path.with_name(f"{path.stem}.{tenant_id}{path.suffix}"))
+        ).render_as_string(hide_password=False)
+    return base_url
+
+
+def _sqlite_engine(url: str, timeout: float) -> Engine:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": timeout, "check_same_thread": False},
+        pool_size=4,
+        max_overflow=4,
+        pool_timeout=timeout,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _begin)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: str, schema: str | None, timeout: float) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"connect_timeout": max(1, int(timeout))},
+        pool_size=4,
+        max_overflow=4,
+        pool_timeout=timeout,
+        pool_pre_ping=True,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _session(dbapi_conn: Any, _record: Any) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
+            if schema is not None:
+                quoted = '"' + schema.replace('"', '""') + '"'
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+                cur.execute(f"SET search_path TO {quoted}")
+        dbapi_conn.autocommit = autocommit
+
+    return engine
+
+
+def build_engine(url: str, tenant_id: str, timeout: float = 5.0) -> Engine:
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError as exc:
+        raise DatabaseURLError(f"invalid database URL {url!r}: {exc}") from None
+    if backend == "sqlite":
+        return _sqlite_engine(url, timeout)
+    if backend == "postgresql":
+        schema = None if "{tenant}" in url else schema_for(tenant_id)
+        return _postgres_engine(url, schema, timeout)
+    raise DatabaseURLError(
+        f"unsupported database {backend!r}: use sqlite:///path or postgresql+psycopg://..."
+    )
+
+
+class TenantDBManager:
+    """Per-tenant engines over one base URL, created and migrated on first use."""
+
+    def __init__(self, database_url: str | None = None, settings: Settings | None = None):
+        self.settings = settings or load_settings()
+        self.base_url = database_url or self.settings.resolved_database_url
+        self._engines: dict[str, Engine] = {}
+        self._lock = threading.Lock()
+
+    def get_engine(self, tenant_id: str | None = None) -> Engine:
+        tenant = validate_tenant_id(tenant_id)
+        engine = self._engines.get(tenant)
+        if engine is not None:
+            return engine
+        with self._lock:
+            engine = self._engines.get(tenant)
+            if engine is None:
+                url = tenant_url(self.base_url, tenant)
+                engine = build_engine(url, tenant, self.settings.db_timeout)
+                try:
+                    migrate.upgrade(engine)
+                except Exception:
+                    engine.dispose()
+                    raise
+                self._engines[tenant] = engine
+        return engine
+
+    def tenants(self) -> list[str]:
+        return sorted(self._engines)
+
+    def dispose(self) -> None:
+        with self._lock:
+            for engine in self._engines.values():
+                engine.dispose()
+            self._engines.clear()
+
+
+_manager: TenantDBManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_tenant_manager(database_url: str | None = None) -> TenantDBManager:
+    """The process-wide manager (rebuilt if asked for another URL)."""
+    global _manager
+    with _manager_lock:
+        wanted = database_url or load_settings().resolved_database_url
+        if _manager is None or _manager.base_url != wanted:
+            if _manager is not None:
+                _manager.dispose()
+            _manager = TenantDBManager(wanted)
+        return _manager
+
+
+def get_tenant_engine(tenant_id: str | None = None) -> Engine:
+    """The engine of ``tenant_id`` (default tenant when None) from the process-wide manager."""
+    return get_tenant_manager().get_engine(tenant_id)

@@ -1,0 +1,49 @@
+"""Create or upgrade a tenant's schema with Alembic, safely from several processes.
+
+PostgreSQL: a transaction-scoped advisory lock serializes replicas that start together.
+SQLite: ``BEGIN IMMEDIATE`` takes the write lock before Alembic looks at the version table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, text
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+_ADVISORY_KEY = 0x6F74656C64696167  # "oteldiag"
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the engine's database (schema) to ``revision``; a no-op when already there."""
+    head = head_revision()
+    if revision == "head" and current_revision(engine) == head:
+        return
+    cfg = alembic_config()
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_immediate=True)
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)

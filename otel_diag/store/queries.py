@@ -1,0 +1,148 @@
+"""Read queries shared by the collector, the diagnosis, the API and the CLI.
+
+Results are plain dicts with JSON-ready values (UUIDs and datetimes as strings), so callers
+never hold SQLAlchemy objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, String, cast, func, select
+
+from otel_diag.projection.ids import parse_run_ref
+from otel_diag.store.models import diagnostic_reports, error_logs, runs, steps
+
+
+class AmbiguousRunError(LookupError):
+    """A run id prefix that matches several runs."""
+
+
+def jsonable(row: Mapping[str, Any] | Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, uuid.UUID):
+            value = str(value)
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        out[key] = value
+    return out
+
+
+def resolve_run(conn: Connection, ref: str | uuid.UUID) -> uuid.UUID | None:
+    """A run from its full UUID, a trace id, a run-id string, or a unique id prefix."""
+    if isinstance(ref, uuid.UUID):
+        candidates = [ref]
+    else:
+        text = ref.strip().lower()
+        candidates = []
+        direct = parse_run_ref(text)
+        if direct is not None:
+            candidates.append(direct)
+        if len(text) == 32 and all(c in "0123456789abcdef" for c in text):
+            hit = conn.execute(select(runs.c.id).where(runs.c.trace_id == text).limit(1)).first()
+            if hit:
+                candidates.insert(0, hit[0])
+    for cand in candidates:
+        if conn.execute(select(runs.c.id).where(runs.c.id == cand)).first():
+            return cand
+    if isinstance(ref, str):
+        prefix = ref.strip().lower().replace("-", "")
+        if 4 <= len(prefix) < 32 and all(c in "0123456789abcdef" for c in prefix):
+            id_text = func.replace(cast(runs.c.id, String), "-", "")
+            hits = conn.execute(select(runs.c.id).where(id_text.like(prefix + "%")).limit(2)).all()
+            if len(hits) > 1:
+                raise AmbiguousRunError(f"run id prefix {ref!r} matches several runs")
+            if hits:
+                return hits[0][0]
+    return None
+
+
+def get_run(conn: Connection, run_id: uuid.UUID) -> dict[str, Any] | None:
+    row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+    return jsonable(row) if row else None
+
+
+def get_steps(conn: Connection, run_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(steps).where(steps.c.run_id == run_id).order_by(steps.c.started_at, steps.c.span_id)
+    ).mappings()
+    return [jsonable(r) for r in rows]
+
+
+def get_errors(conn: Connection, run_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(error_logs)
+        .where(error_logs.c.run_id == run_id)
+        .order_by(error_logs.c.created_at, error_logs.c.id)
+    ).mappings()
+    return [jsonable(r) for r in rows]
+
+
+def error_summary(conn: Connection, run_id: uuid.UUID) -> dict[str, Any]:
+    """Counts by category and by source, and the distinct error shapes (fingerprints)."""
+    by = {}
+    for column in ("error_category", "source"):
+        col = error_logs.c[column]
+        rows = conn.execute(
+            select(col, func.count()).where(error_logs.c.run_id == run_id).group_by(col)
+        )
+        by[column] = {k: n for k, n in rows}
+    shapes = conn.execute(
+        select(
+            error_logs.c.fingerprint,
+            func.min(error_logs.c.error_type),
+            func.min(error_logs.c.error_category),
+            func.count(),
+            func.min(error_logs.c.created_at),
+        )
+        .where(error_logs.c.run_id == run_id)
+        .group_by(error_logs.c.fingerprint)
+        .order_by(func.min(error_logs.c.created_at))
+    ).all()
+    return {
+        "total": sum(by["source"].values()),
+        "by_category": by["error_category"],
+        "by_source": by["source"],
+        "fingerprints": [
+            {"fingerprint": f, "error_type": t, "category": c, "count": n, "first_seen": str(s)}
+            for f, t, c, n, s in shapes
+        ],
+    }
+
+
+def latest_diagnosis(conn: Connection, run_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (
+        conn.execute(
+            select(diagnostic_reports)
+            .where(diagnostic_reports.c.run_id == run_id)
+            .order_by(diagnostic_reports.c.created_at.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    return jsonable(row) if row else None
+
+
+def list_runs(
+    conn: Connection,
+    *,
+    status: str | None = None,
+    since: datetime | None = None,
+    agent: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id)
+    if status:
+        query = query.where(runs.c.status == status)
+    if since is not None:
+        query = query.where(runs.c.started_at >= since)
+    if agent:
+        query = query.where(runs.c.agent_name == agent)
+    rows = conn.execute(query.limit(limit).offset(offset)).mappings()
+    return [jsonable(r) for r in rows]

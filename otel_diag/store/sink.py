@@ -1,0 +1,102 @@
+"""The span sink: the one hop from normalized spans to rows, shared by exporter and receiver.
+
+``SpanSink.write(records)`` groups spans by tenant, resolves which run each span belongs
+to, projects them and writes each tenant's rows in one transaction. otel-diag's own
+database work runs with instrumentation suppressed, so it is never traced into itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+from otel_diag.config import Settings
+from otel_diag.projection.project import Projection, project, trace_runs_in
+from otel_diag.spans.record import SpanRecord
+from otel_diag.store.engine import InvalidTenantError, TenantDBManager, validate_tenant_id
+from otel_diag.store.writer import lookup_trace_runs, write_projection
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """What one write stored and what it refused (refused spans are never half-written)."""
+
+    accepted: int = 0
+    rejected: int = 0
+    reasons: list[str] = field(default_factory=list)
+    error_rows: int = 0
+    step_rows: int = 0
+    run_ids: set = field(default_factory=set)
+    tenants: dict[str, int] = field(default_factory=dict)
+    cost_by_model: dict[str, float] = field(default_factory=dict)
+
+    def reject(self, count: int, reason: str) -> None:
+        self.rejected += count
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+
+class SpanSink:
+    """Writes normalized spans for any tenant through one :class:`TenantDBManager`."""
+
+    def __init__(self, manager: TenantDBManager, settings: Settings | None = None):
+        self.manager = manager
+        self.settings = settings or manager.settings
+
+    def write(self, records: Iterable[SpanRecord], *, tenant: str | None = None) -> WriteResult:
+        """Store ``records``. ``tenant`` forces one tenant (authenticated ingest).
+
+        Database errors propagate (callers turn them into FAILURE / UNAVAILABLE); a span
+        whose tenant id is invalid is refused and reported in the result.
+        """
+        result = WriteResult()
+        by_tenant: dict[str, list[SpanRecord]] = defaultdict(list)
+        default = tenant or self.settings.tenant
+        for rec in records:
+            if rec.is_own_telemetry:
+                continue
+            by_tenant[tenant or rec.tenant_id or default].append(rec)
+        now = datetime.now(UTC)
+        with suppress_instrumentation():
+            for tenant_id, recs in by_tenant.items():
+                try:
+                    validate_tenant_id(tenant_id)
+                except InvalidTenantError as exc:
+                    result.reject(len(recs), str(exc))
+                    continue
+                proj = self._write_tenant(tenant_id, recs, now)
+                result.accepted += len(recs)
+                result.tenants[tenant_id] = result.tenants.get(tenant_id, 0) + len(recs)
+                result.error_rows += len(proj.errors)
+                result.step_rows += len(proj.steps)
+                result.run_ids.update((tenant_id, r) for r in proj.runs)
+                for step in proj.steps:
+                    if step["cost_usd"] and step["model"]:
+                        model = step["model"]
+                        result.cost_by_model[model] = (
+                            result.cost_by_model.get(model, 0.0) + step["cost_usd"]
+                        )
+        return result
+
+    def _write_tenant(self, tenant_id: str, recs: list[SpanRecord], now: datetime) -> Projection:
+        engine = self.manager.get_engine(tenant_id)
+        named = trace_runs_in(recs)
+        trace_runs = dict(named)
+        unresolved = {r.trace_id for r in recs if not r.run_key and r.trace_id not in trace_runs}
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                if unresolved:
+                    for trace_id, run_id in lookup_trace_runs(conn, unresolved).items():
+                        trace_runs.setdefault(trace_id, run_id)
+                proj = project(recs, trace_runs, max_field_chars=self.settings.max_field_chars)
+                write_projection(conn, proj, now, named)
+        return proj

@@ -1,0 +1,229 @@
+"""Bulk writes of a :class:`Projection` in one transaction per tenant.
+
+Steps and errors are inserted with ``ON CONFLICT DO NOTHING`` on their deterministic ids,
+so a re-sent span adds nothing. Run aggregates are then *derived* from the stored steps and
+errors (never incremented), which keeps them right under re-sends, late spans and several
+writers. Runs are upserted first and in id order: on PostgreSQL that row lock serializes two
+writers of the same run and avoids deadlocks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import ColumnElement
+
+from otel_diag.projection.project import Projection
+from otel_diag.store.models import error_logs, runs, steps
+
+CHUNK = 1000
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def _least(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
+    return func.least(a, b) if conn.dialect.name == "postgresql" else func.min(a, b)
+
+
+def _greatest(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
+    return func.greatest(a, b) if conn.dialect.name == "postgresql" else func.max(a, b)
+
+
+def _chunks(
+    rows: Sequence[dict[str, Any]], size: int = CHUNK
+) -> Iterable[Sequence[dict[str, Any]]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def lookup_trace_runs(conn: Connection, trace_ids: Iterable[str]) -> dict[str, uuid.UUID]:
+    """Runs already stored for these traces (spans that do not name their run join them)."""
+    wanted = list(dict.fromkeys(trace_ids))
+    found: dict[str, uuid.UUID] = {}
+    for i in range(0, len(wanted), CHUNK):
+        part = wanted[i : i + CHUNK]
+        rows = conn.execute(select(runs.c.trace_id, runs.c.id).where(runs.c.trace_id.in_(part)))
+        for trace_id, run_id in rows:
+            found.setdefault(trace_id, run_id)
+    # Traces of runs that span several traces: find them through their steps.
+    missing = [t for t in wanted if t not in found]
+    for i in range(0, len(missing), CHUNK):
+        part = missing[i : i + CHUNK]
+        rows = conn.execute(
+            select(steps.c.trace_id, steps.c.run_id).where(steps.c.trace_id.in_(part)).distinct()
+        )
+        for trace_id, run_id in rows:
+            found.setdefault(trace_id, run_id)
+    return found
+
+
+def merge_placeholder_runs(conn: Connection, trace_runs: dict[str, uuid.UUID]) -> list[uuid.UUID]:
+    """Fold runs that were keyed by trace id into the named run their trace turned out to have.
+
+    Spans of a trace can arrive before the span that names the run (children end first);
+    those were stored under the trace-id run. Step and error ids do not depend on the run,
+    so moving them is exact. Returns the run ids that were merged away.
+    """
+    placeholders = {
+        uuid.UUID(hex=trace_id): run_id
+        for trace_id, run_id in trace_runs.items()
+        if uuid.UUID(hex=trace_id) != run_id
+    }
+    if not placeholders:
+        return []
+    existing = [
+        row[0] for row in conn.execute(select(runs.c.id).where(runs.c.id.in_(list(placeholders))))
+    ]
+    for old in existing:
+        new = placeholders[old]
+        conn.execute(update(steps).where(steps.c.run_id == old).values(run_id=new))
+        conn.execute(update(error_logs).where(error_logs.c.run_id == old).values(run_id=new))
+        row = conn.execute(select(runs).where(runs.c.id == old)).mappings().one()
+        conn.execute(runs.delete().where(runs.c.id == old))
+        _upsert_runs(
+            conn,
+            [
+                {
+                    "id": new,
+                    "trace_id": row["trace_id"],
+                    "name": row["name"],
+                    "service_name": row["service_name"],
+                    "agent_name": row["agent_name"],
+                    "started_at": row["started_at"],
+                    "ended_at": row["ended_at"],
+                    "root_seen": row["root_seen"],
+                    "root_failed": row["root_failed"],
+                }
+            ],
+            row["last_span_at"],
+        )
+    return existing
+
+
+def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
+    for row in rows:
+        row["last_span_at"] = now
+        row.setdefault("status", "running")
+    ins = _insert(conn, runs)
+    ex = ins.excluded
+    stmt = ins.on_conflict_do_update(
+        index_elements=[runs.c.id],
+        set_={
+            "started_at": _least(conn, runs.c.started_at, ex.started_at),
+            "ended_at": _greatest(conn, runs.c.ended_at, ex.ended_at),
+            "name": case((ex.root_seen, ex.name), else_=func.coalesce(runs.c.name, ex.name)),
+            "trace_id": case((ex.root_seen, ex.trace_id), else_=runs.c.trace_id),
+            "service_name": case(
+                (and_(ex.root_seen, ex.service_name.is_not(None)), ex.service_name),
+                else_=func.coalesce(runs.c.service_name, ex.service_name),
+            ),
+            "agent_name": func.coalesce(runs.c.agent_name, ex.agent_name),
+            "root_seen": or_(runs.c.root_seen, ex.root_seen),
+            "root_failed": or_(runs.c.root_failed, ex.root_failed),
+            "last_span_at": ex.last_span_at,
+        },
+    )
+    for part in _chunks(rows):
+        conn.execute(stmt, list(part))
+
+
+def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=[table.c.id])
+    for part in _chunks(rows):
+        conn.execute(stmt, list(part))
+
+
+def refresh_run_aggregates(conn: Connection, run_ids: Sequence[uuid.UUID]) -> None:
+    """Recompute counts, tokens, cost, error count and status of ``run_ids`` from rows."""
+    if not run_ids:
+        return
+    llm = case((steps.c.kind == "llm", 1), else_=0)
+    tool = case((steps.c.kind == "tool", 1), else_=0)
+    unpriced = case(
+        (
+            steps.c.cost_source == "unpriced",
+            func.coalesce(steps.c.input_tokens, 0) + func.coalesce(steps.c.output_tokens, 0),
+        ),
+        else_=0,
+    )
+    step_agg = (
+        select(
+            steps.c.run_id.label("run_id"),
+            func.count().label("n"),
+            func.sum(llm).label("llm"),
+            func.sum(tool).label("tool"),
+            func.coalesce(func.sum(steps.c.input_tokens), 0).label("inp"),
+            func.coalesce(func.sum(steps.c.output_tokens), 0).label("out"),
+            func.sum(steps.c.cost_usd).label("cost"),
+            func.sum(unpriced).label("unpriced"),
+        )
+        .where(steps.c.run_id.in_(run_ids))
+        .group_by(steps.c.run_id)
+        .subquery()
+    )
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == step_agg.c.run_id)
+        .values(
+            step_count=step_agg.c.n,
+            llm_calls=step_agg.c.llm,
+            tool_calls=step_agg.c.tool,
+            input_tokens=step_agg.c.inp,
+            output_tokens=step_agg.c.out,
+            cost_usd=step_agg.c.cost,
+            unpriced_tokens=step_agg.c.unpriced,
+        )
+    )
+    err_agg = (
+        select(error_logs.c.run_id.label("run_id"), func.count().label("n"))
+        .where(error_logs.c.run_id.in_(run_ids))
+        .group_by(error_logs.c.run_id)
+        .subquery()
+    )
+    conn.execute(
+        update(runs)
+        .where(runs.c.id == err_agg.c.run_id)
+        .values(
+            # New errors re-open a diagnosed run (issue: late spans re-diagnose).
+            diagnosis_state=case(
+                (err_agg.c.n != runs.c.error_count, "pending"), else_=runs.c.diagnosis_state
+            ),
+            error_count=err_agg.c.n,
+        )
+    )
+    status = case(
+        (runs.c.root_failed, "failed"),
+        (runs.c.root_seen, "ok"),
+        (runs.c.error_count > 0, "failed"),
+        else_="running",
+    )
+    conn.execute(update(runs).where(runs.c.id.in_(run_ids)).values(status=status))
+
+
+def write_projection(
+    conn: Connection,
+    proj: Projection,
+    now: datetime,
+    named_trace_runs: dict[str, uuid.UUID] | None = None,
+) -> None:
+    """Write one projection inside the caller's transaction.
+
+    ``named_trace_runs`` (trace id -> run named by a span of this batch) lets earlier
+    spans of those traces, stored under their trace-id run, join the named run.
+    """
+    run_ids = sorted(proj.runs)
+    _upsert_runs(conn, [proj.runs[r] for r in run_ids], now)
+    if named_trace_runs:
+        merge_placeholder_runs(conn, named_trace_runs)
+    _insert_ignore(conn, steps, proj.steps)
+    _insert_ignore(conn, error_logs, proj.errors)
+    refresh_run_aggregates(conn, run_ids)
