@@ -1,0 +1,39 @@
+"""Run every benchmark module (``python -m tests.bench``) or the ones named on the command line.
+
+``python -m tests.bench exporter`` runs ``tests/bench/bench_exporter.py`` only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+import time
+
+import tests.bench as package
+
+
+def main(argv: list[str]) -> int:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    names = sorted(
+        m.name for m in pkgutil.iter_modules(package.__path__) if m.name.startswith("bench_")
+    )
+    if argv:
+        names = [n for n in names if n.removeprefix("bench_") in argv or n in argv]
+    failed = 0
+    for name in names:
+        print(f"\n=== {name} ===", flush=True)
+        started = time.perf_counter()
+        module = importlib.import_module(f"tests.bench.{name}")
+        try:
+            module.main()
+        except Exception as exc:  # one broken benchmark must not hide the others' figures
+            failed += 1
+            print(f"{name} failed: {type(exc).__name__}: {exc}", flush=True)
+        print(f"({name}: {time.perf_counter() - started:.1f}s)", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
