@@ -44,6 +44,18 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "db_timeout",
         "seconds a database connect or lock wait may take before export fails (5)",
     ),
+    "OTEL_DIAG_MAX_REQUEST_BYTES": (
+        "max_request_bytes",
+        "largest OTLP request serve accepts, compressed and decompressed (33554432 = 32 MiB)",
+    ),
+    "OTEL_DIAG_MAX_INFLIGHT": (
+        "max_inflight",
+        "OTLP requests serve decodes/writes or queues at once; more get UNAVAILABLE / 503 (16)",
+    ),
+    "OTEL_DIAG_INGEST_WORKERS": (
+        "ingest_workers",
+        "threads that decode and write OTLP requests in serve (2)",
+    ),
 }
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -65,6 +77,9 @@ class Settings:
     tenant: str = DEFAULT_TENANT
     max_field_chars: int = 16384
     db_timeout: float = 5.0
+    max_request_bytes: int = 32 * 1024 * 1024
+    max_inflight: int = 16
+    ingest_workers: int = 2
 
     @property
     def resolved_database_url(self) -> str:
@@ -89,6 +104,9 @@ _CONVERTERS: dict[str, Any] = {
     "decision_wait": float,
     "max_field_chars": int,
     "db_timeout": float,
+    "max_request_bytes": int,
+    "max_inflight": int,
+    "ingest_workers": int,
 }
 
 
