@@ -56,6 +56,14 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "ingest_workers",
         "threads that decode and write OTLP requests in serve (2)",
     ),
+    "OTEL_DIAG_ALERT_INTERVAL": (
+        "alert_interval",
+        "seconds between two evaluations of the alert rules by serve (30)",
+    ),
+    "OTEL_DIAG_ALERT_WEBHOOK": (
+        "alert_webhook",
+        "URL alerts POST JSON to when a rule names no webhook (unset = log line only)",
+    ),
 }
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -80,6 +88,10 @@ class Settings:
     max_request_bytes: int = 32 * 1024 * 1024
     max_inflight: int = 16
     ingest_workers: int = 2
+    alert_interval: float = 30.0
+    alert_webhook: str | None = None
+    alerts: tuple[dict[str, Any], ...] = field(default=(), hash=False)
+    """Alert rules: the ``[[otel_diag.alerts]]`` tables of config.toml (see otel_diag.alerts)."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -107,7 +119,15 @@ _CONVERTERS: dict[str, Any] = {
     "max_request_bytes": int,
     "max_inflight": int,
     "ingest_workers": int,
+    "alert_interval": float,
+    "alerts": lambda v: _alert_tables(v),
 }
+
+
+def _alert_tables(value: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, Mapping) for v in value):
+        raise ValueError("alerts must be a list of [[otel_diag.alerts]] tables")
+    return tuple(dict(v) for v in value)
 
 
 def _coerce(name: str, value: Any) -> Any:
