@@ -64,6 +64,31 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "alert_webhook",
         "URL alerts POST JSON to when a rule names no webhook (unset = log line only)",
     ),
+    "OTEL_DIAG_LLM_API_KEY": (
+        "llm_api_key",
+        "API key for the diagnosis model (default: the provider's own env var, e.g. OPENAI_API_KEY)",
+    ),
+    "OTEL_DIAG_LLM_TIMEOUT": ("llm_timeout", "seconds one diagnosis LLM request may take (30)"),
+    "OTEL_DIAG_LLM_RETRIES": (
+        "llm_retries",
+        "retries of a diagnosis LLM request after 429 / 5xx / timeout / connection errors (2)",
+    ),
+    "OTEL_DIAG_DIAGNOSIS_TTL": (
+        "diagnosis_ttl",
+        "seconds a diagnosis is reused for runs with the same error fingerprints (3600; 0 = never)",
+    ),
+    "OTEL_DIAG_SPEND_CAP_USD_PER_HOUR": (
+        "spend_cap_usd_per_hour",
+        "LLM diagnosis spend per tenant per hour; beyond it runs get the rules (1.0; 0 = no cap)",
+    ),
+    "OTEL_DIAG_DIAGNOSIS_CONCURRENCY": (
+        "diagnosis_concurrency",
+        "diagnoses (LLM requests) one process runs at once (4)",
+    ),
+    "OTEL_DIAG_DIAGNOSIS_IN_PROCESS": (
+        "diagnosis_in_process",
+        "true: the in-process exporter also runs the diagnosis worker (long-lived apps) (false)",
+    ),
 }
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -92,6 +117,13 @@ class Settings:
     alert_webhook: str | None = None
     alerts: tuple[dict[str, Any], ...] = field(default=(), hash=False)
     """Alert rules: the ``[[otel_diag.alerts]]`` tables of config.toml (see otel_diag.alerts)."""
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_timeout: float = 30.0
+    llm_retries: int = 2
+    diagnosis_ttl: float = 3600.0
+    spend_cap_usd_per_hour: float = 1.0
+    diagnosis_concurrency: int = 4
+    diagnosis_in_process: bool = False
 
     @property
     def resolved_database_url(self) -> str:
@@ -121,7 +153,30 @@ _CONVERTERS: dict[str, Any] = {
     "ingest_workers": int,
     "alert_interval": float,
     "alerts": lambda v: _alert_tables(v),
+    "llm_timeout": lambda v: _at_least(float(v), 0.001),
+    "llm_retries": lambda v: _at_least(int(v), 0),
+    "diagnosis_ttl": lambda v: _at_least(float(v), 0.0),
+    "spend_cap_usd_per_hour": lambda v: _at_least(float(v), 0.0),
+    "diagnosis_concurrency": lambda v: _at_least(int(v), 1),
+    "diagnosis_in_process": lambda v: _as_bool(v),
 }
+
+
+def _at_least(value: Any, low: float) -> Any:
+    if value < low:
+        raise ValueError(f"must be >= {low}")
+    return value
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")
 
 
 def _alert_tables(value: Any) -> tuple[dict[str, Any], ...]:
