@@ -72,6 +72,7 @@ class Run(Base):
     __table_args__ = (
         Index("ix_runs_started_at", "started_at"),
         Index("ix_runs_status_last_span", "status", "last_span_at"),
+        Index("ix_runs_diagnosis_queue", "diagnosis_state", "last_span_at"),
     )
 
 
@@ -160,6 +161,7 @@ class DiagnosticReport(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     fingerprint: Mapped[str | None] = mapped_column(String(64))
     reused_from: Mapped[uuid.UUID | None]
+    fallback_reason: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
 
     __table_args__ = (
