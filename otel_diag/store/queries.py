@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, String, cast, func, select
@@ -27,7 +27,8 @@ def jsonable(row: Mapping[str, Any] | Any) -> dict[str, Any]:
         if isinstance(value, uuid.UUID):
             value = str(value)
         elif isinstance(value, datetime):
-            value = value.isoformat()
+            # SQLite hands back naive datetimes; every stored timestamp is UTC.
+            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
         out[key] = value
     return out
 
