@@ -1,0 +1,1 @@
+"""The REST API of ``otel-diag serve`` (FastAPI): runs, errors, diagnoses, health, metrics."""

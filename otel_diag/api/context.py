@@ -1,0 +1,58 @@
+"""What every API handler needs, in one object on ``app.state``, and the tenant dependency.
+
+The tenant of an API request comes from :class:`~otel_diag.server.tenancy.Tenancy` only
+(the key's tenant, or ``X-Tenant`` in trusted mode), never from the path or a query
+parameter, so no URL can reach another tenant's data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from otel_diag.config import Settings
+from otel_diag.receiver.ingest import Ingestor
+from otel_diag.server.metrics import ServerMetrics
+from otel_diag.server.tenancy import Tenancy, Unauthenticated
+from otel_diag.store.engine import InvalidTenantError, TenantDBManager
+
+
+@dataclass
+class AppContext:
+    """Shared state of one server: settings, engines, tenancy, metrics, the ingest core."""
+
+    settings: Settings
+    manager: TenantDBManager
+    tenancy: Tenancy
+    metrics: ServerMetrics
+    ingestor: Ingestor
+    diagnostics_factory: Callable[[str], Any] | None = None
+    """Builds a diagnosis service for a tenant (tests inject one; default: the real one)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def request_tenant(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_tenant: Annotated[str | None, Header()] = None,
+) -> str:
+    """The tenant this request may read: 401 without a valid key (keys mode)."""
+    ctx = get_context(request)
+    try:
+        return ctx.tenancy.api_tenant(authorization, x_tenant)
+    except Unauthenticated as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    except InvalidTenantError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+Tenant = Annotated[str, Depends(request_tenant)]
+Context = Annotated[AppContext, Depends(get_context)]

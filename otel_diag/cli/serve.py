@@ -1,0 +1,99 @@
+"""``otel-diag serve``: OTLP/gRPC (4317), OTLP/HTTP + REST API + /metrics (4318), workers.
+
+Runs in the foreground until SIGINT / SIGTERM, then stops gracefully: in-flight requests are
+written and answered, background services stop, databases close. Without API keys the
+server only binds loopback addresses unless ``--insecure`` is given.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from otel_diag.cli.common import fail, settings_from
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--grpc-port", default=4317, show_default=True, type=int, help="OTLP/gRPC port.")
+@click.option(
+    "--http-port",
+    default=4318,
+    show_default=True,
+    type=int,
+    help="OTLP/HTTP, REST API, /healthz, /readyz and /metrics port.",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    help="SQLAlchemy URL (default: OTEL_DIAG_DATABASE_URL, config.toml, or embedded SQLite).",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow binding a non-loopback address without API keys (trusted mode).",
+)
+@click.option(
+    "--no-background",
+    is_flag=True,
+    help="Do not run the diagnosis worker and alert evaluator in this process.",
+)
+@click.option("--log-level", default="info", show_default=True, help="Python log level.")
+def serve_command(
+    host: str,
+    grpc_port: int,
+    http_port: int,
+    database_url: str | None,
+    insecure: bool,
+    no_background: bool,
+    log_level: str,
+) -> None:
+    """Receive OTLP traces and serve the REST API and metrics."""
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    settings = settings_from(database_url)
+    from otel_diag.server.runner import run_until_signal  # grpc, FastAPI: only for serve
+    from otel_diag.server.serve import BindRefused, OtelDiagServer
+    from otel_diag.server.services import background_services
+    from otel_diag.server.tenancy import TenancyConfigError
+    from otel_diag.store.engine import TenantDBManager
+
+    manager = TenantDBManager(settings.resolved_database_url, settings)
+    try:
+        server = OtelDiagServer(
+            settings,
+            host=host,
+            grpc_port=grpc_port,
+            http_port=http_port,
+            insecure=insecure,
+            manager=manager,
+            services=[] if no_background else background_services(manager, settings),
+        )
+    except (BindRefused, TenancyConfigError, ValueError) as exc:
+        fail(str(exc))
+
+    def started(s: OtelDiagServer) -> None:
+        click.echo(
+            f"otel-diag serving: OTLP/gRPC {host}:{s.grpc_port}  "
+            f"OTLP/HTTP + API http://{host}:{s.http_port}  (database {_where(manager.base_url)})",
+            err=True,
+        )
+
+    try:
+        run_until_signal(server, started)
+        click.echo("otel-diag stopped", err=True)
+    except OSError as exc:
+        fail(str(exc))
+    except Exception as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        fail(f"serve stopped: {detail[0] if detail else type(exc).__name__}")
+    finally:
+        manager.dispose()
+
+
+def _where(url: str) -> str:
+    return url.split("@")[-1] if "@" in url else url

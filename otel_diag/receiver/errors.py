@@ -1,0 +1,67 @@
+"""How an ingest request can fail, and what each failure means on the wire.
+
+One exception type per OTLP outcome, carrying both its gRPC status name and HTTP status, so
+the two transports answer alike: malformed -> INVALID_ARGUMENT / 400, too large ->
+RESOURCE_EXHAUSTED / 413, overloaded or database down -> UNAVAILABLE / 503 with a retry
+delay (the client keeps the data and resends), our own bug -> INTERNAL / 500.
+"""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """Base: ``grpc_code`` is a ``grpc.StatusCode`` name; ``reason`` labels the metrics."""
+
+    grpc_code = "INTERNAL"
+    http_status = 500
+    reason = "internal"
+    retry_after: float | None = None
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.retry_after is not None
+
+
+class Malformed(IngestError):
+    grpc_code = "INVALID_ARGUMENT"
+    http_status = 400
+    reason = "malformed"
+
+
+class TooLarge(IngestError):
+    grpc_code = "RESOURCE_EXHAUSTED"
+    http_status = 413
+    reason = "too_large"
+
+
+class UnsupportedMediaType(IngestError):
+    grpc_code = "INVALID_ARGUMENT"
+    http_status = 415
+    reason = "unsupported_media_type"
+
+
+class Overloaded(IngestError):
+    """Too many requests in flight: refuse now rather than queue without bound."""
+
+    grpc_code = "UNAVAILABLE"
+    http_status = 503
+    reason = "overloaded"
+    retry_after = 1.0
+
+
+class StoreUnavailable(IngestError):
+    """The database cannot take the write right now (down, locked, timing out)."""
+
+    grpc_code = "UNAVAILABLE"
+    http_status = 503
+    reason = "database_unavailable"
+    retry_after = 5.0
+
+
+class InternalError(IngestError):
+    """A bug on our side; not retryable (resending the same request would fail again)."""

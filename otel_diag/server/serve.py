@@ -1,0 +1,172 @@
+"""``otel-diag serve`` wiring: OTLP/gRPC, the HTTP app (OTLP/HTTP + API) and background services.
+
+Everything network-facing runs in one asyncio loop: the grpc.aio server on the gRPC port and
+uvicorn on the HTTP port. Background services (the diagnosis worker, the alert evaluator)
+are threads of their own with ``start()`` / ``stop(timeout)``. :meth:`OtelDiagServer.stop`
+shuts down in the order that loses nothing: stop accepting, let in-flight requests finish
+(their spans are written before they are answered), stop the services, close the engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
+
+import grpc
+import uvicorn
+
+from otel_diag.api.app import create_app
+from otel_diag.api.context import AppContext
+from otel_diag.config import Settings
+from otel_diag.receiver.grpc_server import build_grpc_server
+from otel_diag.receiver.ingest import Ingestor
+from otel_diag.server.metrics import ServerMetrics
+from otel_diag.server.tenancy import Tenancy, is_loopback
+from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.gauges import server_gauges
+from otel_diag.store.sink import SpanSink
+
+logger = logging.getLogger(__name__)
+
+
+class BindRefused(ValueError):
+    """A non-loopback bind in trusted mode (no API keys) without ``--insecure``."""
+
+
+class BackgroundService(Protocol):
+    def start(self) -> Any: ...
+    def stop(self, timeout: float = ...) -> Any: ...
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handling: ``serve`` owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot bind HTTP to {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+class OtelDiagServer:
+    """One ``serve`` instance. Ports 0 pick free ports (see :attr:`grpc_port`, :attr:`http_port`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        host: str = "127.0.0.1",
+        grpc_port: int = 4317,
+        http_port: int = 4318,
+        insecure: bool = False,
+        manager: TenantDBManager | None = None,
+        services: list[BackgroundService] | None = None,
+        diagnostics_factory: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tenancy = Tenancy.from_settings(settings.api_keys)
+        if self.tenancy.trusted and not is_loopback(host) and not insecure:
+            raise BindRefused(
+                f"refusing to bind {host} without API keys: set OTEL_DIAG_API_KEYS, bind a "
+                "loopback address, or pass --insecure"
+            )
+        self.host = host
+        self.grpc_port = grpc_port
+        self.http_port = http_port
+        self._owns_manager = manager is None
+        self.manager = manager or TenantDBManager(settings.resolved_database_url, settings)
+        self.metrics = ServerMetrics()
+        self.ingestor = Ingestor(SpanSink(self.manager, settings), settings, self.metrics)
+        self.context = AppContext(
+            settings=settings,
+            manager=self.manager,
+            tenancy=self.tenancy,
+            metrics=self.metrics,
+            ingestor=self.ingestor,
+            diagnostics_factory=diagnostics_factory,
+        )
+        self.metrics.watch_databases(self._known_tenants, self._read_gauges)
+        self.app = create_app(self.context)
+        self.services: list[BackgroundService] = list(services or [])
+        self._grpc: grpc.aio.Server | None = None
+        self._http: _EmbeddedUvicorn | None = None
+        self._http_task: asyncio.Task[None] | None = None
+
+    def _known_tenants(self) -> list[str]:
+        return sorted({*self.tenancy.tenants, *self.manager.tenants()} or {self.settings.tenant})
+
+    def _read_gauges(self, tenant: str) -> dict[str, Any]:
+        with self.manager.get_engine(tenant).connect() as conn:
+            return server_gauges(conn)
+
+    async def start(self) -> None:
+        """Open the default database, bind both ports, start the services."""
+        tenants = self.tenancy.tenants or [self.settings.tenant]
+        for tenant in tenants:  # fail at start, not on the first request
+            await asyncio.to_thread(self.manager.get_engine, tenant)
+        self._grpc, self.grpc_port = build_grpc_server(
+            self.ingestor, self.tenancy, self.host, self.grpc_port
+        )
+        sock = _listen(self.host, self.http_port)
+        self.http_port = sock.getsockname()[1]
+        await self._grpc.start()
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+        self._http = _EmbeddedUvicorn(config)
+        self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise RuntimeError("the HTTP server stopped while starting")
+            await asyncio.sleep(0.01)
+        for service in self.services:
+            await asyncio.to_thread(service.start)
+        logger.info(
+            "otel-diag serving OTLP/gRPC on %s:%d, OTLP/HTTP + API on %s:%d (%s)",
+            self.host,
+            self.grpc_port,
+            self.host,
+            self.http_port,
+            "trusted mode" if self.tenancy.trusted else f"{len(self.tenancy.keys)} API key(s)",
+        )
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop accepting, finish in-flight requests, stop services, close the databases."""
+        if self._http is not None:
+            self._http.should_exit = True
+        if self._grpc is not None:
+            await self._grpc.stop(grace=timeout / 2)
+        if self._http_task is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._http_task, timeout / 2)
+        for service in reversed(self.services):
+            try:
+                await asyncio.to_thread(service.stop, timeout / 2)
+            except Exception:
+                logger.exception("otel-diag: stopping %s failed", type(service).__name__)
+        await asyncio.to_thread(self.ingestor.close, True)
+        if self._owns_manager:
+            self.manager.dispose()
+        self._grpc = self._http = self._http_task = None
