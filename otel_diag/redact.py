@@ -23,11 +23,14 @@ _SECRET_KEY_NAMES = (
 # text still says what was there ("password=[REDACTED]").
 _PATTERNS = [
     # URLs with credentials: scheme://user:password@host
-    r"(?P<u1>[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]+:)[^\s@/]+(?=@)",
+    r"(?P<u1>\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}://[^\s:/@]{1,256}:)[^\s@/]{1,256}(?=@)",
     # Authorization headers / bearer tokens
     r"(?P<b1>(?i:bearer|basic|token)\s+)[A-Za-z0-9._~+/=-]{8,}",
     # key=value / key: value / "key": "value" pairs whose key names a secret
-    r"(?P<k1>(?i:[\w.-]*(?:" + _SECRET_KEY_NAMES + r")[\w.-]*)[\"']?\s*[:=]\s*[\"']?)"
+    # (bounded and anchored at a word start: an unbounded [\w.-]* backtracks quadratically)
+    r"(?P<k1>(?i:\b[\w.-]{0,32}(?:"
+    + _SECRET_KEY_NAMES
+    + r")[\w.-]{0,32})[\"']?\s*[:=]\s*[\"']?(?i:(?:bearer|basic|token)\s+)?)"
     r"(?!\[REDACTED\])[^\s\"',;}&]{3,}",
     # OpenAI / Anthropic style keys
     r"\bsk-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_-]{16,}",

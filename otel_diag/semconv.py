@@ -31,7 +31,10 @@ GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
 GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
 GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 ERROR_TYPE: Final = "error.type"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 
 # gen_ai.operation.name values
 OP_CHAT: Final = "chat"
@@ -65,6 +68,19 @@ ERROR_CATEGORY: Final = "otel_diag.error.category"
 ERROR_CONTEXT_PREFIX: Final = "otel_diag.error.context."
 DIAGNOSIS_MARKER: Final = "otel_diag.diagnosis"
 """Set on otel-diag's own diagnosis spans so they are never stored or diagnosed."""
+# Attributes of the diagnosis span ``diagnose {run name}`` (one per stored report).
+DIAGNOSIS_REPORT_ID: Final = "otel_diag.diagnosis.report_id"
+DIAGNOSIS_ROOT_CAUSE: Final = "otel_diag.diagnosis.root_cause"
+DIAGNOSIS_RESUME_STEP: Final = "otel_diag.diagnosis.resume_step"
+DIAGNOSIS_CONFIDENCE: Final = "otel_diag.diagnosis.confidence"
+DIAGNOSIS_CATEGORY: Final = "otel_diag.diagnosis.category"
+DIAGNOSIS_PROVIDER: Final = "otel_diag.diagnosis.provider"
+DIAGNOSIS_REUSED_FROM: Final = "otel_diag.diagnosis.reused_from"
+DIAGNOSIS_FALLBACK_REASON: Final = "otel_diag.diagnosis.fallback_reason"
+INPUT_VALUE: Final = "otel_diag.input"
+"""Arguments of an agent or step, recorded only when content capture is on."""
+OUTPUT_VALUE: Final = "otel_diag.output"
+"""Result of an agent or step, recorded only when content capture is on."""
 
 # --- the alias table -----------------------------------------------------------------------
 # meaning -> attribute keys that carry it, in order of preference.
@@ -127,8 +143,8 @@ OPENINFERENCE_KINDS: Final[dict[str, str]] = {
     "RETRIEVER": "tool",
     "RERANKER": "tool",
 }
+# A workflow span is the run itself (the ``runs`` row), not one of its steps.
 TRACELOOP_KINDS: Final[dict[str, str]] = {
-    "workflow": "activity",
     "task": "activity",
     "agent": "agent",
     "tool": "tool",
@@ -141,7 +157,6 @@ OPERATION_KINDS: Final[dict[str, str]] = {
     OP_INVOKE_AGENT: "agent",
     OP_CREATE_AGENT: "agent",
     OP_EXECUTE_TOOL: "tool",
-    OP_INVOKE_WORKFLOW: "activity",
 }
 
 STEP_KINDS: Final = ("agent", "tool", "llm", "activity")

@@ -7,12 +7,14 @@ never pasted into a path or SQL unvalidated: it must match :data:`TENANT_ID_RE`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+import psycopg
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -110,7 +112,9 @@ def _postgres_engine(url: str, schema: str | None, timeout: float) -> Engine:
             cur.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
             if schema is not None:
                 quoted = '"' + schema.replace('"', '""') + '"'
-                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+                # IF NOT EXISTS still races with a concurrent creator; then it exists now.
+                with contextlib.suppress(psycopg.errors.UniqueViolation):
+                    cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
                 cur.execute(f"SET search_path TO {quoted}")
         dbapi_conn.autocommit = autocommit
 
@@ -130,6 +134,31 @@ def build_engine(url: str, tenant_id: str, timeout: float = 5.0) -> Engine:
     raise DatabaseURLError(
         f"unsupported database {backend!r}: use sqlite:///path or postgresql+psycopg://..."
     )
+
+
+_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _sqlite_tenants(database: str | None) -> set[str]:
+    """Tenant ids of the SQLite files next to ``database`` (see ``tenant_url``)."""
+    if not database or database == ":memory:":
+        return set()
+    path = Path(database).expanduser()
+    if "__tenant__" in path.name:
+        prefix, _, suffix = path.name.partition("__tenant__")
+    else:
+        prefix, suffix = f"{path.stem}.", path.suffix
+    if not path.parent.is_dir():
+        return set()
+    tenants = set()
+    for candidate in path.parent.glob(f"{prefix}*{suffix}"):
+        name = candidate.name
+        if name.endswith(_SQLITE_SIDE_FILES) or len(name) <= len(prefix) + len(suffix):
+            continue
+        tenant = name[len(prefix) : len(name) - len(suffix)] if suffix else name[len(prefix) :]
+        if TENANT_ID_RE.match(tenant):
+            tenants.add(tenant)
+    return tenants
 
 
 class TenantDBManager:
@@ -161,6 +190,29 @@ class TenantDBManager:
 
     def tenants(self) -> list[str]:
         return sorted(self._engines)
+
+    def discover_tenants(self) -> list[str]:
+        """Tenants that exist on storage or were opened here, the default one first.
+
+        A diagnosis worker serves every tenant, not only those this process has seen:
+        SQLite tenants are the sibling files ``<stem>.<tenant><suffix>`` of the base file
+        (or the files matching a ``{tenant}`` path), PostgreSQL tenants the ``tenant_<id>``
+        schemas. A ``{tenant}`` placeholder in a PostgreSQL URL (a database per tenant)
+        cannot be listed: those tenants are found once opened.
+        """
+        found = {DEFAULT_TENANT, *self._engines}
+        url = make_url(self.base_url.replace("{tenant}", "__tenant__"))
+        if url.get_backend_name() == "sqlite":
+            found.update(_sqlite_tenants(url.database))
+        elif url.get_backend_name() == "postgresql" and "{tenant}" not in self.base_url:
+            with self.get_engine(DEFAULT_TENANT).connect() as conn:
+                rows = conn.execute(
+                    text("SELECT nspname FROM pg_namespace WHERE left(nspname, 7) = :p"),
+                    {"p": "tenant_"},
+                )
+                found.update(str(r[0])[len("tenant_") :] for r in rows)
+        others = sorted(t for t in found if t != DEFAULT_TENANT and TENANT_ID_RE.match(t))
+        return [DEFAULT_TENANT, *others]
 
     def dispose(self) -> None:
         with self._lock:

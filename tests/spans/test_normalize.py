@@ -1,0 +1,93 @@
+"""One span model: every convention for the same meaning lands in the same field."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.trace import StatusCode
+
+from otel_diag.spans.from_sdk import from_readable_span
+from tests.factories import exception_event, make_span
+
+
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {  # current GenAI semantic conventions
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 10,
+            "gen_ai.usage.output_tokens": 5,
+        },
+        {  # older gen_ai names
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.prompt_tokens": 10,
+            "gen_ai.usage.completion_tokens": 5,
+        },
+        {  # OpenInference
+            "openinference.span.kind": "LLM",
+            "llm.provider": "openai",
+            "llm.model_name": "gpt-4o",
+            "llm.token_count.prompt": 10,
+            "llm.token_count.completion": 5,
+        },
+        {  # OpenLLMetry
+            "llm.request.type": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "llm.usage.prompt_tokens": 10,
+            "llm.usage.completion_tokens": 5,
+        },
+    ],
+    ids=["genai", "genai-old", "openinference", "openllmetry"],
+)
+def test_llm_spans_of_every_convention_normalize_the_same(attrs):
+    rec = from_readable_span(make_span("llm", attributes=attrs))
+    assert rec is not None
+    assert (rec.step_kind, rec.provider, rec.request_model) == ("llm", "openai", "gpt-4o")
+    assert (rec.input_tokens, rec.output_tokens) == (10, 5)
+
+
+@pytest.mark.parametrize(
+    ("attrs", "kind", "name"),
+    [
+        ({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}, "tool", "search"),
+        ({"openinference.span.kind": "TOOL", "tool.name": "search"}, "tool", "search"),
+        ({"traceloop.span.kind": "tool", "traceloop.entity.name": "search"}, "tool", "tool-span"),
+        (
+            {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"},
+            "agent",
+            "planner",
+        ),
+        ({"openinference.span.kind": "AGENT", "agent.name": "planner"}, "agent", "planner"),
+        (
+            {"otel_diag.step.name": "charge-card", "otel_diag.step.attempt": 2},
+            "activity",
+            "charge-card",
+        ),
+        ({"gen_ai.operation.name": "invoke_workflow"}, None, None),
+        ({"http.request.method": "GET"}, None, None),
+    ],
+)
+def test_step_kind_and_name_come_from_whichever_convention_is_present(attrs, kind, name):
+    rec = from_readable_span(make_span("tool-span", attributes=attrs))
+    assert rec is not None
+    assert (rec.step_kind, rec.step_name) == (kind, name)
+
+
+def test_a_span_failed_if_its_status_is_error_or_it_has_an_exception_event():
+    ok = from_readable_span(make_span("a"))
+    by_status = from_readable_span(make_span("b", status=StatusCode.ERROR))
+    by_event = from_readable_span(make_span("c", events=[exception_event("E", "m")]))
+    assert ok is not None and by_status is not None and by_event is not None
+    assert (ok.failed, by_status.failed, by_event.failed) == (False, True, True)
+
+
+def test_ids_are_lowercase_hex_and_the_root_has_no_parent():
+    rec = from_readable_span(make_span("r", trace_id=0xABC, span_id=0xDEF))
+    assert rec is not None
+    assert rec.trace_id == "00000000000000000000000000000abc"
+    assert rec.span_id == "0000000000000def"
+    assert rec.is_root
