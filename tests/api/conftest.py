@@ -1,0 +1,5 @@
+"""Fixtures for receiver tests: ``serve`` starts a real server on the test's database."""
+
+from tests.receiver.harness import serve
+
+__all__ = ["serve"]

@@ -1,0 +1,81 @@
+"""A real ``serve`` on loopback free ports, per test, over the test's database (``db_url``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from otel_diag.config import load_settings
+from otel_diag.server.runner import ServerThread
+from otel_diag.server.serve import OtelDiagServer
+from otel_diag.store.models import error_logs, runs, steps
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+@dataclass
+class Running:
+    server: OtelDiagServer
+    thread: ServerThread
+    http: httpx.Client
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.server.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.http_port}"
+
+    def raw_export(
+        self, body: bytes, metadata: tuple[tuple[str, str], ...] = (), timeout: float = 10
+    ) -> bytes:
+        """Call Export with raw bytes (no client-side serialization)."""
+        with grpc.insecure_channel(
+            self.grpc_target, options=[("grpc.max_send_message_length", 256 * 1024 * 1024)]
+        ) as channel:
+            call = channel.unary_unary(EXPORT)
+            return call(body, metadata=metadata, timeout=timeout)  # type: ignore[no-any-return]
+
+    def counts(self, tenant: str = "default") -> dict[str, int]:
+        with self.server.manager.get_engine(tenant).connect() as conn:
+            return {
+                name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+                for name, table in (("runs", runs), ("steps", steps), ("errors", error_logs))
+            }
+
+    def healthy(self) -> bool:
+        return self.http.get("/healthz").status_code == 200 and (
+            self.http.get("/readyz").status_code == 200
+        )
+
+
+@pytest.fixture
+def serve(db_url: str) -> Iterator[Callable[..., Running]]:
+    """Factory: ``serve(**settings)`` starts a server on ``db_url`` with those settings."""
+    started: list[Running] = []
+
+    def start(**overrides: Any) -> Running:
+        overrides.setdefault("database_url", db_url)
+        settings = load_settings(**overrides)
+        server = OtelDiagServer(settings, grpc_port=0, http_port=0)
+        thread = ServerThread(server)
+        thread.start()
+        running = Running(
+            server,
+            thread,
+            httpx.Client(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30),
+        )
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.http.close()
+        running.thread.stop()
