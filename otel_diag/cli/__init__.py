@@ -15,7 +15,16 @@ import click
 
 from otel_diag.version import __version__
 
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "init": "otel_diag.cli.init:init_command",
+    "runs": "otel_diag.cli.runs:runs_command",
+    "errors": "otel_diag.cli.errors:errors_command",
+    "monitor": "otel_diag.cli.monitor:monitor_command",
+    "stats": "otel_diag.cli.stats:stats_command",
+    "cost": "otel_diag.cli.cost:cost_command",
+    "export": "otel_diag.cli.export:export_command",
+    "serve": "otel_diag.cli.serve:serve_command",
+}
 
 
 class LazyGroup(click.Group):

@@ -16,6 +16,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from otel_diag.cli.notice import first_use_notice
 from otel_diag.config import Settings, load_settings
 from otel_diag.store.engine import DatabaseURLError, InvalidTenantError, TenantDBManager
 
@@ -55,7 +56,9 @@ def open_store(settings: Settings) -> tuple[TenantDBManager, Engine]:
     """Manager and the tenant's engine, or a one-line error for bad URLs / dead databases."""
     manager = TenantDBManager(settings.resolved_database_url, settings)
     try:
-        return manager, manager.get_engine(settings.tenant)
+        engine = manager.get_engine(settings.tenant)
+        first_use_notice(settings)
+        return manager, engine
     except (DatabaseURLError, InvalidTenantError) as exc:
         fail(str(exc))
     except SQLAlchemyError as exc:

@@ -1,0 +1,157 @@
+"""``otel-diag errors RUN``: what went wrong in one run, and the diagnosis if there is one.
+
+RUN is a full run UUID, a unique prefix of one (as ``otel-diag runs`` prints it), or the
+run's trace id. Errors are listed in the order they happened; repeated shapes (same
+fingerprint) are summarised so a retry storm reads as one problem with a count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Group
+from rich.panel import Panel
+from rich.text import Text
+
+from otel_diag.cli import render
+from otel_diag.cli.common import fail, handle_errors, store_options
+from otel_diag.cli.options import json_option
+from otel_diag.cli.runs import run_duration_ms
+from otel_diag.cli.session import reading, resolve_or_fail
+from otel_diag.collector import compact_stack
+from otel_diag.store.queries import error_summary, get_errors, get_run, latest_diagnosis
+
+
+@click.command("errors")
+@click.argument("run")
+@store_options
+@click.option("--stack", is_flag=True, help="Show each error's compacted stack trace.")
+@json_option
+@handle_errors
+def errors_command(
+    run: str, database_url: str | None, tenant: str | None, stack: bool, as_json: bool
+) -> None:
+    """Show the errors of RUN (run id, unique prefix, or trace id)."""
+    with reading(database_url, tenant) as (settings, conn):
+        run_id = resolve_or_fail(conn, run)
+        info = get_run(conn, run_id)
+        if info is None:
+            fail(f"run {run_id} vanished while reading it")
+        errors = get_errors(conn, run_id)
+        summary = error_summary(conn, run_id)
+        diagnosis = latest_diagnosis(conn, run_id)
+    info["duration_ms"] = run_duration_ms(info)
+    info["trace_url"] = settings.trace_url(info["trace_id"])
+    render.with_trace_urls(errors, settings)
+    if as_json:
+        render.emit_json(
+            {"run": info, "summary": summary, "errors": errors, "diagnosis": diagnosis}
+        )
+        return
+    out = render.console()
+    out.print(_header(info))
+    if not errors:
+        out.print("No errors recorded for this run.")
+    else:
+        out.print(_summary_table(summary))
+        out.print(_errors_table(errors, stack))
+    if diagnosis is not None:
+        out.print(_diagnosis_panel(diagnosis))
+    elif errors:
+        state = info.get("diagnosis_state") or "not diagnosed"
+        out.print(f"Diagnosis: {state} (run `otel-diag diagnose {render.short_id(info['id'])}`).")
+
+
+def _header(run: dict[str, Any]) -> Panel:
+    lines = [
+        Text.assemble(("run      ", "bold"), str(run["id"])),
+        Text.assemble(
+            ("name     ", "bold"),
+            run["name"] or render.NONE,
+            ("   agent ", "bold"),
+            run["agent_name"] or render.NONE,
+        ),
+        Text.assemble(
+            ("status   ", "bold"),
+            render.status(run["status"]),
+            ("   started ", "bold"),
+            render.when(run["started_at"]),
+            ("   duration ", "bold"),
+            render.millis(run["duration_ms"]),
+        ),
+        Text.assemble(
+            ("usage    ", "bold"),
+            f"{render.count(run['llm_calls'])} LLM calls, "
+            f"{render.count(run['tool_calls'])} tool calls, "
+            f"{render.count(run['input_tokens'])} in / "
+            f"{render.count(run['output_tokens'])} out tokens, "
+            f"{render.money(run['cost_usd'], unpriced=bool(run['unpriced_tokens']))}",
+        ),
+        Text.assemble(("trace    ", "bold"), run["trace_url"] or run["trace_id"]),
+    ]
+    return Panel(
+        Group(*lines),
+        title=f"{render.count(run['error_count'])} errors",
+        title_align="left",
+        expand=False,
+    )
+
+
+def _summary_table(summary: dict[str, Any]) -> Any:
+    tbl = render.table(
+        "Error shapes", "count", "category", "type", "first seen", "fingerprint", right=("count",)
+    )
+    for shape in summary["fingerprints"]:
+        tbl.add_row(
+            render.count(shape["count"]),
+            shape["category"],
+            shape["error_type"],
+            render.when(shape["first_seen"]),
+            shape["fingerprint"][:12],
+        )
+    return tbl
+
+
+def _errors_table(errors: list[dict[str, Any]], stack: bool) -> Any:
+    tbl = render.table(
+        "Errors", "time (UTC)", "step", "try", "source/category", "type", "message", right=("try",)
+    )
+    for err in errors:
+        message = render.clip(err["error_message"], 160)
+        if stack and err.get("stack_trace"):
+            message += "\n" + (compact_stack(err["stack_trace"]) or "")
+        tbl.add_row(
+            render.when(err["created_at"]),
+            render.clip(err["step_name"], 32),
+            str(err["attempt"]),
+            f"{err['source']}/{err['error_category']}",
+            render.clip(err["error_type"], 40),
+            message,
+        )
+    return tbl
+
+
+def _diagnosis_panel(diagnosis: dict[str, Any]) -> Panel:
+    parts: list[Any] = [Text(diagnosis["root_cause_analysis"])]
+    actions = sorted(
+        diagnosis.get("recommended_actions") or [],
+        key=lambda a: a.get("priority", 99) if isinstance(a, dict) else 99,
+    )
+    for action in actions:
+        if isinstance(action, dict):
+            parts.append(Text(f"{action.get('priority', '-')}. {action.get('action', '')}"))
+    parts.append(
+        Text(
+            f"resume at: {diagnosis.get('resume_step') or render.NONE}   "
+            f"confidence: {diagnosis['confidence_score']:.2f}   "
+            f"by: {diagnosis['llm_provider']}"
+            + (f" ({diagnosis['llm_model']})" if diagnosis.get("llm_model") else "")
+        )
+    )
+    return Panel(
+        Group(*parts),
+        title=f"Diagnosis ({render.when(diagnosis['created_at'])})",
+        title_align="left",
+        expand=False,
+    )

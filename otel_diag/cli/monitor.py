@@ -1,0 +1,210 @@
+"""``otel-diag monitor``: a live terminal dashboard of runs, failures, spend and diagnoses.
+
+Every ``--interval`` seconds it re-reads the last ``--window`` from the database (so it
+works against the store a ``serve`` or an in-process exporter is filling) and redraws with
+rich Live. ``--once`` prints one frame and exits (scripts, tests); without a terminal it
+prints a frame per refresh instead of redrawing, so it can be piped or logged.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+from rich.console import Group
+from rich.live import Live
+from rich.text import Text
+
+from otel_diag.cli import render
+from otel_diag.cli.common import handle_errors, open_store, settings_from, store_options
+from otel_diag.cli.options import DURATION, json_option
+from otel_diag.store.analytics import monitor_snapshot
+from otel_diag.timewindow import format_duration
+
+MAX_SPARK_MINUTES = 60
+
+
+@click.command("monitor")
+@store_options
+@click.option(
+    "--window",
+    type=DURATION,
+    default="15m",
+    show_default=True,
+    help="How far back the figures look (e.g. 5m, 1h).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.2, 3600),
+    default=2.0,
+    show_default=True,
+    help="Seconds between refreshes.",
+)
+@click.option("--once", is_flag=True, help="Print one frame and exit.")
+@click.option(
+    "--count",
+    "frames",
+    type=click.IntRange(1),
+    default=None,
+    help="Stop after this many refreshes.",
+)
+@json_option
+@handle_errors
+def monitor_command(
+    database_url: str | None,
+    tenant: str | None,
+    window: timedelta,
+    interval: float,
+    once: bool,
+    frames: int | None,
+    as_json: bool,
+) -> None:
+    """Live dashboard: runs/min, failure rate, cost/min by model, latest errors and diagnoses."""
+    settings = settings_from(database_url, tenant)
+    manager, engine = open_store(settings)
+    limit = 1 if once else frames
+
+    def snapshot() -> dict[str, Any]:
+        with engine.connect() as conn:
+            data = monitor_snapshot(conn, window)
+        data["tenant"] = settings.tenant
+        for row in data["latest_errors"]:
+            row["trace_url"] = settings.trace_url(row.get("trace_id"))
+        return data
+
+    out = render.console()
+    shown = 0
+    try:
+        if as_json or limit == 1 or not out.is_terminal:
+            while True:
+                data = snapshot()
+                if as_json and limit == 1:
+                    render.emit_json(data)
+                elif as_json:  # one JSON object per line per refresh
+                    click.echo(json.dumps(data, default=str))
+                else:
+                    out.print(frame(data, window))
+                shown += 1
+                if limit is not None and shown >= limit:
+                    return
+                time.sleep(interval)
+        with Live(frame(snapshot(), window), console=out, auto_refresh=False, screen=False) as live:
+            shown = 1
+            while limit is None or shown < limit:
+                time.sleep(interval)
+                live.update(frame(snapshot(), window), refresh=True)
+                shown += 1
+    except KeyboardInterrupt:
+        return
+    finally:
+        manager.dispose()
+
+
+def frame(data: dict[str, Any], window: timedelta) -> Group:
+    """One dashboard frame from a :func:`monitor_snapshot` result."""
+    now = datetime.fromisoformat(data["now"])
+    spark = render.sparkline(_per_minute(data, now, window))
+    head = Text.assemble(
+        ("otel-diag monitor", "bold"),
+        f"  tenant {data['tenant']}  ·  last {format_duration(window)}  ·  {render.when(now)} UTC",
+    )
+    figures = render.table(
+        None,
+        "runs/min",
+        "runs",
+        "failed",
+        "failure rate",
+        "running",
+        "cost",
+        "cost/min",
+        "pending diagnoses",
+        "runs per minute",
+        right=(
+            "runs/min",
+            "runs",
+            "failed",
+            "failure rate",
+            "running",
+            "cost",
+            "cost/min",
+            "pending diagnoses",
+        ),
+    )
+    figures.add_row(
+        f"{data['runs_per_minute']:.2f}",
+        render.count(data["runs"]),
+        render.count(data["failed"]),
+        render.percent(data["failure_rate"]),
+        render.count(data["running"]),
+        render.money(data["cost_usd"]),
+        render.money(data["cost_per_minute"]),
+        render.count(data["pending_diagnoses"]),
+        spark or render.NONE,
+    )
+    parts: list[Any] = [head, figures]
+    models = render.table(
+        "Cost per minute by model",
+        "model",
+        "calls",
+        "tokens",
+        "cost",
+        "cost/min",
+        right=("calls", "tokens", "cost", "cost/min"),
+    )
+    for m in data["models"]:
+        unpriced = m["unpriced_calls"] == m["calls"]
+        models.add_row(
+            m["model"],
+            render.count(m["calls"]),
+            render.count(m["tokens"]),
+            render.money(None, unpriced=True) if unpriced else render.money(m["cost_usd"]),
+            render.NONE if unpriced else render.money(m["cost_per_minute"]),
+        )
+    if data["models"]:
+        parts.append(models)
+    errors = render.table(
+        "Latest errors", "time (UTC)", "run", "step", "source/category", "type", "message"
+    )
+    for e in data["latest_errors"]:
+        errors.add_row(
+            render.when(e["created_at"]),
+            render.short_id(e["run_id"]),
+            render.clip(e["step_name"], 28),
+            f"{e['source']}/{e['error_category']}",
+            render.clip(e["error_type"], 32),
+            render.clip(e["error_message"], 90),
+        )
+    parts.append(errors if data["latest_errors"] else Text("No errors yet."))
+    diagnoses = render.table(
+        "Latest diagnoses",
+        "time (UTC)",
+        "run",
+        "by",
+        "confidence",
+        "resume at",
+        "root cause",
+        right=("confidence",),
+    )
+    for d in data["latest_diagnoses"]:
+        diagnoses.add_row(
+            render.when(d["created_at"]),
+            render.short_id(d["run_id"]),
+            d["llm_provider"],
+            f"{d['confidence_score']:.2f}",
+            render.clip(d["resume_step"], 24),
+            render.clip(d["root_cause_analysis"], 90),
+        )
+    parts.append(diagnoses if data["latest_diagnoses"] else Text("No diagnoses yet."))
+    return Group(*parts)
+
+
+def _per_minute(data: dict[str, Any], now: datetime, window: timedelta) -> list[float]:
+    """Runs per minute over the window (at most the last hour), zero-filled."""
+    minutes = max(1, min(MAX_SPARK_MINUTES, int(window.total_seconds() // 60)))
+    counts = {row["minute"]: row["runs"] for row in data["per_minute"]}
+    start = now.astimezone(UTC).replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+    keys = [(start + timedelta(minutes=i)).strftime("%Y-%m-%d %H:%M") for i in range(minutes)]
+    return [float(counts.get(k, 0)) for k in keys]

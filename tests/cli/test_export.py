@@ -1,0 +1,150 @@
+"""``otel-diag export``: files that parse and match the stored rows, in every format."""
+
+from __future__ import annotations
+
+import csv
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+
+from otel_diag.config import load_settings
+from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.queries import get_errors, get_steps, list_runs
+from tests.cli.conftest import Fleet, Invoke
+
+
+def stored_errors(fleet: Fleet) -> dict[str, dict]:
+    manager = TenantDBManager(fleet.url, load_settings(database_url=fleet.url))
+    try:
+        with manager.get_engine().connect() as conn:
+            out = {}
+            for run in list_runs(conn, limit=100):
+                for err in get_errors(conn, uuid.UUID(run["id"])):
+                    out[err["id"]] = err
+            return out
+    finally:
+        manager.dispose()
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_csv_export_of_errors_matches_the_stored_rows(
+    cli: Invoke, fleet: Fleet, tmp_path: Path
+) -> None:
+    out = tmp_path / "errors.csv"
+
+    result = cli("export", "--format", "csv", "--output", str(out))
+
+    assert result.exit_code == 0, result.output
+    assert "exported 8 errors rows" in result.stderr
+    rows = read_csv(out)
+    stored = stored_errors(fleet)
+    assert len(rows) == len(stored) == 8
+    for row in rows:
+        want = stored[row["id"]]
+        assert row["run_id"] == want["run_id"]
+        assert row["error_type"] == want["error_type"]
+        assert row["error_message"] == want["error_message"]
+        assert row["stack_trace"] == (want["stack_trace"] or "")
+        assert json.loads(row["context"]) == want["context"]
+        assert row["created_at"].endswith("+00:00")
+        assert row["created_at"][:26] == want["created_at"][:26]
+        assert int(row["attempt"]) == want["attempt"]
+    assert [r["created_at"] for r in rows] == sorted(r["created_at"] for r in rows)
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_json_exports_parse_and_match_the_stored_rows(
+    cli: Invoke, fleet: Fleet, tmp_path: Path, fmt: str
+) -> None:
+    out = tmp_path / f"errors.{fmt}"
+
+    result = cli("export", "--output", str(out))  # format from the suffix
+
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    items = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+    stored = stored_errors(fleet)
+    assert len(items) == len(stored)
+    for item in items:
+        want = stored[item["id"]]
+        assert item["context"] == want["context"]
+        assert item["fingerprint"] == want["fingerprint"]
+        assert item["cost_usd"] == want["cost_usd"]
+        assert item["input_tokens"] == want["input_tokens"]
+
+
+def test_export_of_runs_and_steps_with_filters(cli: Invoke, fleet: Fleet, tmp_path: Path) -> None:
+    runs_file = tmp_path / "runs.csv"
+    assert (
+        cli("export", "--table", "runs", "--status", "failed", "-o", str(runs_file)).exit_code == 0
+    )
+    failed = read_csv(runs_file)
+    assert {r["id"] for r in failed} == {
+        fleet.expected.runs["planner_failed"],
+        fleet.expected.runs["researcher_failed"],
+    }
+
+    steps_file = tmp_path / "steps.jsonl"
+    run_id = fleet.expected.runs["researcher_ok"]
+    assert (
+        cli("export", "--table", "steps", "--run", run_id[:8], "-o", str(steps_file)).exit_code == 0
+    )
+    steps = [json.loads(line) for line in steps_file.read_text().splitlines()]
+    manager = TenantDBManager(fleet.url, load_settings(database_url=fleet.url))
+    with manager.get_engine().connect() as conn:
+        want = get_steps(conn, uuid.UUID(run_id))
+    manager.dispose()
+    assert sorted(s["id"] for s in steps) == sorted(s["id"] for s in want)
+    llm = next(s for s in steps if s["kind"] == "llm")
+    assert llm["cost_reported_usd"] == 0.5 and llm["cost_source"] == "reported"
+
+    agent_file = tmp_path / "planner.csv"
+    cli("export", "--agent", "planner", "--since", "24h", "-o", str(agent_file))
+    assert {r["run_id"] for r in read_csv(agent_file)} == {fleet.expected.runs["planner_failed"]}
+
+    limited = tmp_path / "limited.csv"
+    cli("export", "--limit", "3", "-o", str(limited))
+    assert len(read_csv(limited)) == 3
+
+
+def test_export_adds_trace_urls_when_a_template_is_set(
+    cli: Invoke, fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_DIAG_TRACE_URL_TEMPLATE", "http://tempo/trace/{trace_id}")
+    out = tmp_path / "errors.csv"
+
+    cli("export", "-o", str(out))
+
+    rows = read_csv(out)
+    assert all(r["trace_url"] == f"http://tempo/trace/{r['trace_id']}" for r in rows)
+
+
+def test_export_to_stdout_and_json_summary(cli: Invoke, tmp_path: Path) -> None:
+    piped = cli("export", "--format", "jsonl", "-o", "-", "--limit", "2")
+    assert len(piped.stdout.strip().splitlines()) == 2
+
+    summary = json.loads(cli("export", "-o", str(tmp_path / "e.csv"), "--json").stdout)
+    assert summary["rows"] == 8 and summary["format"] == "csv" and summary["table"] == "errors"
+
+
+def test_export_with_a_progress_bar_writes_the_same_file(cli: Invoke, tmp_path: Path) -> None:
+    plain, bar = tmp_path / "plain.csv", tmp_path / "bar.csv"
+
+    cli("export", "--no-progress", "-o", str(plain))
+    cli("export", "--progress", "-o", str(bar))
+
+    assert plain.read_text() == bar.read_text()
+
+
+def test_export_into_a_missing_directory_is_a_one_line_error(cli: Invoke, tmp_path: Path) -> None:
+    result = cli("export", "-o", str(tmp_path / "nope" / "e.csv"))
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot write") and result.stderr.count("\n") == 1
+    assert not list(tmp_path.glob("**/*.part"))
