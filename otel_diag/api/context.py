@@ -7,9 +7,8 @@ parameter, so no URL can reach another tenant's data.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 
@@ -29,9 +28,6 @@ class AppContext:
     tenancy: Tenancy
     metrics: ServerMetrics
     ingestor: Ingestor
-    diagnostics_factory: Callable[[str], Any] | None = None
-    """Builds a diagnosis service for a tenant (tests inject one; default: the real one)."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def get_context(request: Request) -> AppContext:

@@ -130,9 +130,7 @@ def run_error_summary(ctx: Context, tenant: Tenant, run_id: str) -> dict[str, An
 
 
 def _service(ctx: AppContext, tenant: str) -> Any:
-    if ctx.diagnostics_factory is not None:
-        return ctx.diagnostics_factory(tenant)
-    from otel_diag.diagnosis.service import DiagnosticsService  # lazy: litellm is heavy
+    from otel_diag.diagnosis.service import DiagnosticsService  # lazy: the LLM path is heavy
 
     return DiagnosticsService(tenant_id=tenant, manager=ctx.manager, settings=ctx.settings)
 
@@ -151,12 +149,13 @@ def diagnose_run(
         bool, Query(description="diagnose again even if a report for these errors exists")
     ] = False,
 ) -> dict[str, Any]:
+    from otel_diag.diagnosis.service import DiagnosisDisabledError, NothingToDiagnoseError
+
     rid = _resolve(ctx, tenant, run_id)
-    _service(ctx, tenant).analyze_failure(str(rid), force=force)
-    with ctx.manager.get_engine(tenant).connect() as conn:
-        report = queries.latest_diagnosis(conn, rid)
-    if report is None:
-        raise HTTPException(409, f"run {run_id!r} has no errors to diagnose")
+    try:
+        report: dict[str, Any] = _service(ctx, tenant).analyze_failure(str(rid), force=force)
+    except (NothingToDiagnoseError, DiagnosisDisabledError) as exc:
+        raise HTTPException(409, str(exc)) from None
     return report
 
 

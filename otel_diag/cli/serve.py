@@ -64,6 +64,7 @@ def serve_command(
 
     manager = TenantDBManager(settings.resolved_database_url, settings)
     try:
+        services = [] if no_background else background_services(manager, settings)
         server = OtelDiagServer(
             settings,
             host=host,
@@ -71,9 +72,10 @@ def serve_command(
             http_port=http_port,
             insecure=insecure,
             manager=manager,
-            services=[] if no_background else background_services(manager, settings),
+            services=services,
         )
-    except (BindRefused, TenancyConfigError, ValueError) as exc:
+    except (BindRefused, TenancyConfigError, ValueError) as exc:  # incl. a bad alert rule
+        manager.dispose()
         fail(str(exc))
 
     def started(s: OtelDiagServer) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any, Protocol
 
 import grpc
@@ -77,7 +77,6 @@ class OtelDiagServer:
         insecure: bool = False,
         manager: TenantDBManager | None = None,
         services: list[BackgroundService] | None = None,
-        diagnostics_factory: Callable[[str], Any] | None = None,
     ) -> None:
         self.settings = settings
         self.tenancy = Tenancy.from_settings(settings.api_keys)
@@ -99,7 +98,6 @@ class OtelDiagServer:
             tenancy=self.tenancy,
             metrics=self.metrics,
             ingestor=self.ingestor,
-            diagnostics_factory=diagnostics_factory,
         )
         self.metrics.watch_databases(self._known_tenants, self._read_gauges)
         self.app = create_app(self.context)

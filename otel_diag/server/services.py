@@ -1,7 +1,9 @@
 """The background services ``serve`` runs next to the receiver.
 
-Each has ``start()`` and ``stop(timeout)``; the server starts them after its ports are
-bound and stops them after the last request is answered.
+The diagnosis worker (claims completed failed runs of every tenant and diagnoses them) and
+the alert evaluator (rules from config.toml). Each has ``start()`` and ``stop(timeout)``;
+the server starts them after its ports are bound and stops them after the last request is
+answered. They are imported here, lazily, so the receiver never pays for litellm.
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ from otel_diag.store.engine import TenantDBManager
 
 
 def background_services(manager: TenantDBManager, settings: Settings) -> list[BackgroundService]:
-    """The diagnosis worker and the alert evaluator, as configured."""
-    services: list[BackgroundService] = []
-    return services
+    """The diagnosis worker and the alert evaluator over ``manager``.
+
+    Raises ``AlertRuleError`` (a ``ValueError``) for a rule that cannot be evaluated, so
+    ``serve`` refuses to start rather than run without the alert.
+    """
+    from otel_diag.alerts import AlertEvaluator
+    from otel_diag.diagnosis.worker import DiagnosisWorker
+
+    return [DiagnosisWorker(manager, settings), AlertEvaluator(manager, settings)]

@@ -1,0 +1,181 @@
+"""The REST API: filters, pagination, run references, trace links, diagnoses, schema, metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from tests.receiver.harness import Running
+from tests.receiver.otlp import Span, agent_trace, to_protobuf
+
+JAEGER = "http://localhost:16686/trace/{trace_id}"
+DAY_NS = 86_400 * 10**9
+
+
+def _shift(spans: list[Span], ns: int) -> list[Span]:
+    for s in spans:
+        s.start += ns
+    return spans
+
+
+def _load(srv: Running) -> dict[str, list[Span]]:
+    traces = {
+        "failed": agent_trace("run-failed"),
+        "ok": agent_trace("run-ok", fail=False),
+        "old": _shift(agent_trace("run-old"), -3 * DAY_NS),
+    }
+    traces["ok"][1].attributes["gen_ai.agent.name"] = "booker"
+    loner = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "loner"}
+    traces["running"] = [Span("invoke_agent loner", attributes=loner, parent=b"\x01" * 8)]
+    for spans in traces.values():
+        srv.raw_export(to_protobuf(spans).SerializeToString())
+    return traces
+
+
+def test_runs_are_listed_newest_first_with_filters(serve: Callable[..., Running]) -> None:
+    srv = serve()
+    _load(srv)
+    runs = srv.http.get("/api/runs").json()["runs"]
+    assert len(runs) == 4 and runs[-1]["name"] == "invoke_workflow demo"
+    statuses = {r["status"] for r in runs}
+    assert statuses == {"failed", "ok", "running"}
+    get = lambda **q: srv.http.get("/api/runs", params=q).json()["runs"]  # noqa: E731
+    assert {r["status"] for r in get(status="failed")} == {"failed"} and len(
+        get(status="failed")
+    ) == 2
+    assert [r["agent_name"] for r in get(agent="booker")] == ["booker"]
+    assert len(get(since="1d")) == 3 and len(get(since="7d")) == 4
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 86400))
+    assert len(get(since=since)) == 3
+    assert srv.http.get("/api/runs", params={"since": "last tuesday"}).status_code == 422
+    assert srv.http.get("/api/runs", params={"status": "exploded"}).status_code == 422
+
+
+def test_runs_paginate_with_next_offset(serve: Callable[..., Running]) -> None:
+    srv = serve()
+    _load(srv)
+    seen: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = srv.http.get("/api/runs", params={"limit": 3, "offset": offset}).json()
+        seen += [r["id"] for r in page["runs"]]
+        offset = page["next_offset"]
+    assert len(seen) == len(set(seen)) == 4
+    assert srv.http.get("/api/runs", params={"limit": 0}).status_code == 422
+
+
+def test_runs_and_errors_link_to_the_trace_viewer(serve: Callable[..., Running]) -> None:
+    srv = serve(trace_url_template=JAEGER)
+    traces = _load(srv)
+    trace_id = traces["failed"][0].trace_id.hex()
+    run = next(r for r in srv.http.get("/api/runs").json()["runs"] if r["trace_id"] == trace_id)
+    assert run["trace_url"] == f"http://localhost:16686/trace/{trace_id}"
+    errors = srv.http.get(f"/api/runs/{run['id']}/errors").json()
+    assert {e["trace_url"] for e in errors["errors"]} == {run["trace_url"]}
+    summary = srv.http.get(f"/api/runs/{run['id']}/errors/summary").json()
+    assert summary["trace_url"] == run["trace_url"]
+
+
+def test_without_a_template_there_is_no_trace_url(serve: Callable[..., Running]) -> None:
+    srv = serve()
+    _load(srv)
+    assert {r["trace_url"] for r in srv.http.get("/api/runs").json()["runs"]} == {None}
+
+
+def test_a_run_is_found_by_uuid_trace_id_run_id_string_and_prefix(
+    serve: Callable[..., Running],
+) -> None:
+    srv = serve()
+    traces = _load(srv)
+    failed = next(
+        r
+        for r in srv.http.get("/api/runs", params={"status": "failed"}).json()["runs"]
+        if r["trace_id"] == traces["failed"][0].trace_id.hex()
+    )
+    for ref in (failed["id"], failed["trace_id"], "run-failed", failed["id"].replace("-", "")[:12]):
+        reply = srv.http.get(f"/api/runs/{ref}/errors")
+        assert reply.status_code == 200, ref
+        assert reply.json()["run_id"] == failed["id"]
+    assert srv.http.get("/api/runs/no-such-run/errors").status_code == 404
+    assert srv.http.get("/api/runs/no-such-run/errors/summary").status_code == 404
+
+
+def test_errors_paginate_and_summarize(serve: Callable[..., Running]) -> None:
+    srv = serve()
+    spans = agent_trace("many-errors")
+    spans += [
+        Span(
+            f"execute_tool t{i}",
+            trace_id=spans[0].trace_id,
+            parent=spans[1].span_id,
+            attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": f"t{i}"},
+            error=f"rate limit exceeded (429) #{i}",
+            error_type="RateLimitError",
+        )
+        for i in range(5)
+    ]
+    srv.raw_export(to_protobuf(spans).SerializeToString())
+    first = srv.http.get("/api/runs/many-errors/errors", params={"limit": 4}).json()
+    assert (first["total"], len(first["errors"]), first["next_offset"]) == (7, 4, 4)
+    rest = srv.http.get("/api/runs/many-errors/errors", params={"limit": 4, "offset": 4}).json()
+    assert len(rest["errors"]) == 3 and rest["next_offset"] is None
+    ids = [e["id"] for e in first["errors"] + rest["errors"]]
+    assert len(set(ids)) == 7
+    summary = srv.http.get("/api/runs/many-errors/errors/summary").json()
+    assert summary["total"] == 7
+    assert summary["by_category"].get("rate_limit") == 5
+    assert sum(f["count"] for f in summary["fingerprints"]) == 7
+
+
+def test_diagnose_stores_a_report_that_diagnostics_returns(serve: Callable[..., Running]) -> None:
+    srv = serve(diagnosis="rules")
+    _load(srv)
+    assert srv.http.get("/api/runs/run-failed/diagnostics").status_code == 404
+    made = srv.http.post("/api/runs/run-failed/diagnose")
+    assert made.status_code == 200, made.text
+    report = made.json()
+    assert report["root_cause_analysis"] and report["recommended_actions"]
+    assert 0 <= report["confidence_score"] <= 1
+    latest = srv.http.get("/api/runs/run-failed/diagnostics").json()
+    assert latest["id"] == report["id"]
+    assert srv.http.post("/api/runs/run-ok/diagnose").status_code == 409
+    assert srv.http.post("/api/runs/nope/diagnose").status_code == 404
+    metrics = srv.http.get("/metrics").text
+    assert 'otel_diag_diagnosis_reports{provider="rules",tenant="default"} 1.0' in metrics
+
+
+def test_openapi_documents_the_five_endpoints(serve: Callable[..., Running]) -> None:
+    srv = serve()
+    paths = srv.http.get("/openapi.json").json()["paths"]
+    assert "get" in paths["/api/runs"]
+    assert "get" in paths["/api/runs/{run_id}/errors"]
+    assert "get" in paths["/api/runs/{run_id}/errors/summary"]
+    assert "post" in paths["/api/runs/{run_id}/diagnose"]
+    assert "get" in paths["/api/runs/{run_id}/diagnostics"]
+    assert "post" in paths["/v1/traces"]
+    params = {p["name"] for p in paths["/api/runs"]["get"]["parameters"]}
+    assert {"status", "since", "agent", "limit", "offset"} <= params
+
+
+def test_metrics_expose_ingest_runs_and_cost(serve: Callable[..., Running]) -> None:
+    srv = serve()
+    _load(srv)
+    text = srv.http.get("/metrics").text
+    for family in (
+        "otel_diag_spans_received_total",
+        "otel_diag_spans_stored_total",
+        "otel_diag_spans_refused_total",
+        "otel_diag_spans_dropped_total",
+        "otel_diag_error_rows_written_total",
+        "otel_diag_ingest_queue_depth",
+        "otel_diag_runs_open",
+        "otel_diag_diagnoses",
+        "otel_diag_diagnosis_cost_usd",
+        "otel_diag_observed_cost_usd_total",
+    ):
+        assert f"# TYPE {family.removesuffix('_total')}" in text, family
+    assert 'otel_diag_runs_open{tenant="default"} 1.0' in text
+    assert 'otel_diag_observed_cost_usd_total{model="gpt-4o-mini"}' in text
+    assert 'otel_diag_spans_received_total{transport="grpc"} 13.0' in text
+    assert srv.http.get("/healthz").json() == {"status": "ok"}
+    assert srv.http.get("/readyz").json()["databases"] == {"default": "ok"}
