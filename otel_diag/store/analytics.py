@@ -22,6 +22,8 @@ NO_AGENT = "(no agent)"
 NO_MODEL = "(no model)"
 DIAGNOSIS_ERROR = "error"
 """``runs.diagnosis_state`` of a run whose diagnosis kept failing (see diagnosis_queue)."""
+CHOSEN_FALLBACKS = frozenset({"mode_rules", "spend_cap"})
+"""``fallback_reason`` values that are a configured choice, not a failed LLM diagnosis."""
 MISMATCH_RELATIVE = 0.01
 """A reported cost disagrees with the computed one when they differ by more than 1 % ..."""
 MISMATCH_ABSOLUTE = 1e-6
@@ -472,25 +474,37 @@ def unpriced_models(conn: Connection, since: datetime) -> list[dict[str, Any]]:
     return [{"model": m, "calls": n, "tokens": int(t or 0)} for m, n, t in rows]
 
 
-def diagnosis_outcomes(conn: Connection, since: datetime) -> dict[str, int]:
+def diagnosis_outcomes(conn: Connection, since: datetime) -> dict[str, Any]:
     """Diagnosis health since ``since``.
 
-    ``reports``: reports written; ``rules_reports``: those the rules wrote (not reused ones);
-    ``failed_runs``: runs whose diagnosis was given up (the queue parks them in state
-    ``error``, stamping ``diagnosed_at``).
+    ``llm_fallbacks``: reports the rules wrote because the LLM call failed, timed out or
+    answered something invalid (``fallback_reason`` set, other than the rules mode or the
+    spend cap, which are choices rather than failures); ``failed_runs``: runs whose
+    diagnosis was given up (the queue parks them in state ``error``, stamping
+    ``diagnosed_at``); ``fallback_reasons``: every rules report by reason.
     """
-    fresh_rules = and_(
-        diagnostic_reports.c.llm_provider == "rules", diagnostic_reports.c.reused_from.is_(None)
-    )
-    by_rules = case((fresh_rules, 1), else_=0)
-    total, rules = conn.execute(
-        select(func.count(), func.coalesce(func.sum(by_rules), 0)).where(
-            diagnostic_reports.c.created_at >= _utc(since)
+    reason = diagnostic_reports.c.fallback_reason
+    rows = conn.execute(
+        select(reason, func.count())
+        .where(
+            diagnostic_reports.c.created_at >= _utc(since),
+            diagnostic_reports.c.llm_provider == "rules",
+            reason.is_not(None),
         )
-    ).one()
+        .group_by(reason)
+    ).all()
+    reasons = {str(r): int(n) for r, n in rows}
+    reports = conn.execute(
+        select(func.count()).where(diagnostic_reports.c.created_at >= _utc(since))
+    ).scalar_one()
     failed = conn.execute(
         select(func.count()).where(
             runs.c.diagnosis_state == DIAGNOSIS_ERROR, runs.c.diagnosed_at >= _utc(since)
         )
     ).scalar_one()
-    return {"reports": int(total), "rules_reports": int(rules), "failed_runs": int(failed)}
+    return {
+        "reports": int(reports),
+        "llm_fallbacks": sum(n for r, n in reasons.items() if r not in CHOSEN_FALLBACKS),
+        "failed_runs": int(failed),
+        "fallback_reasons": reasons,
+    }

@@ -1,0 +1,94 @@
+"""What each alert kind measures: one store read per rule and tenant -> a value and a message.
+
+The SQL lives in :mod:`otel_diag.store.analytics`; this module turns its figures into the
+number a rule compares with its threshold and the sentence an operator reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from otel_diag.alerts.rules import AlertRule
+from otel_diag.store import analytics
+from otel_diag.timewindow import format_duration
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A rule's measured value, whether it trips the rule, and why."""
+
+    value: float
+    tripped: bool
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+
+
+def measure(conn: Connection, rule: AlertRule, now: datetime) -> Reading:
+    """Evaluate ``rule`` on one tenant's database at ``now``."""
+    since = now - rule.window
+    span = format_duration(rule.window)
+    if rule.kind == "failure_rate":
+        finished, failed = analytics.finished_runs(conn, since)
+        rate = failed / finished if finished else 0.0
+        enough = finished >= rule.min_runs
+        return Reading(
+            value=rate,
+            tripped=enough and rule.fires(rate),
+            message=(
+                f"failure rate {rate:.1%} ({failed} of {finished} finished runs) over the last "
+                f"{span}, threshold {rule.threshold:.1%}"
+            ),
+            details={"finished_runs": finished, "failed_runs": failed, "min_runs": rule.min_runs},
+        )
+    if rule.kind == "cost_per_run":
+        costly = analytics.costly_runs(conn, since, rule.threshold)
+        top = max((r["cost_usd"] for r in costly), default=0.0)
+        message = (
+            f"{len(costly)}{'+' if len(costly) >= 10 else ''} runs in the last {span} cost more "
+            f"than {_usd(rule.threshold)}"
+        )
+        if costly:
+            message += f" (most: {_usd(top)}, run {costly[0]['id']})"
+        return Reading(top, rule.fires(top), message, {"runs": costly})
+    if rule.kind == "cost_per_hour":
+        spent = analytics.cost_since(conn, since)
+        hourly = spent * 3600.0 / rule.window.total_seconds()
+        return Reading(
+            hourly,
+            rule.fires(hourly),
+            f"LLM spend {_usd(hourly)}/h over the last {span} ({_usd(spent)} in total), "
+            f"threshold {_usd(rule.threshold)}/h",
+            {"spent_usd": round(spent, 9), "window_seconds": rule.window.total_seconds()},
+        )
+    if rule.kind == "unpriced_model":
+        models = [m for m in analytics.unpriced_models(conn, since) if rule.fires(m["tokens"])]
+        tokens = float(sum(m["tokens"] for m in models))
+        listed = ", ".join(f"{m['model']} ({m['tokens']:,} tokens)" for m in models[:5])
+        return Reading(
+            tokens,
+            bool(models),
+            f"{len(models)} model(s) used tokens without a known price in the last {span}: "
+            f"{listed or 'none'}",
+            {"models": models},
+        )
+    if rule.kind == "diagnosis_failures":
+        outcome = analytics.diagnosis_outcomes(conn, since)
+        failures = float(outcome["llm_fallbacks"] + outcome["failed_runs"])
+        return Reading(
+            failures,
+            rule.fires(failures),
+            f"{failures:.0f} diagnosis failure(s) in the last {span}: "
+            f"{outcome['llm_fallbacks']} fell back to rules after the LLM failed, "
+            f"{outcome['failed_runs']} given up",
+            outcome,
+        )
+    raise AssertionError(f"unvalidated alert kind {rule.kind!r}")
