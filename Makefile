@@ -15,8 +15,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# otel-diag serve in the foreground on the embedded SQLite default (Ctrl-C stops it).
 run: install
-	$(PY) -m otel_diag.examples.run_demo
+	$(VENV)/bin/otel-diag serve
+
+# A failing agent app sends OTLP to the server of `make run` (or a temporary one), then the
+# errors and the diagnosis are shown.
+demo: install
+	$(PY) -m otel_diag.examples.otlp_demo
 
 test: install
 	$(PY) -m pytest -q

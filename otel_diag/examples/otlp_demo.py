@@ -1,0 +1,158 @@
+"""``make demo``: a failing agent app sends its traces over OTLP to ``otel-diag serve``.
+
+1. Uses the server at ``OTEL_DIAG_DEMO_URL`` (default ``http://127.0.0.1:4318``, what
+   ``make run`` starts) if it answers ``/healthz``; otherwise starts a temporary one on free
+   ports over ``$OTEL_DIAG_HOME`` (rules diagnosis unless an LLM key is configured).
+2. Runs :mod:`otel_diag.examples.failing_agent` in a subprocess under
+   ``opentelemetry-instrument --traces_exporter otlp_proto_grpc``: the app knows nothing of
+   otel-diag, it only speaks OTLP.
+3. Reads the run's errors from the REST API, asks for a diagnosis
+   (``POST /api/runs/{id}/diagnose``) and prints both.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+DEFAULT_URL = "http://127.0.0.1:4318"
+LLM_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "GEMINI_API_KEY")
+
+
+def _headers() -> dict[str, str]:
+    key = os.environ.get("OTEL_DIAG_API_KEY")
+    return {"authorization": f"Bearer {key}"} if key else {}
+
+
+def _reachable(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _temporary_server(stack: ExitStack, console: Console) -> tuple[str, str]:
+    from otel_diag.config import load_settings
+    from otel_diag.server.runner import ServerThread
+    from otel_diag.server.serve import OtelDiagServer
+
+    has_llm = bool(os.environ.get("OTEL_DIAG_LLM_API_BASE")) or any(
+        os.environ.get(k) for k in LLM_KEYS
+    )
+    settings = load_settings(diagnosis=None if has_llm else "rules")
+    server = OtelDiagServer(settings, grpc_port=0, http_port=0)
+    stack.enter_context(ServerThread(server))
+    console.print(
+        f"started a temporary otel-diag serve (database {settings.resolved_database_url}, "
+        f"diagnosis={settings.diagnosis})"
+    )
+    return f"http://127.0.0.1:{server.http_port}", f"http://127.0.0.1:{server.grpc_port}"
+
+
+def _run_agent(grpc_endpoint: str, run_id: str, console: Console) -> int:
+    bindir = Path(sys.executable).parent
+    instrument = shutil.which("opentelemetry-instrument", path=str(bindir)) or shutil.which(
+        "opentelemetry-instrument"
+    )
+    if instrument is None:
+        console.print("[red]opentelemetry-instrument not found; run `make install`[/red]")
+        return 2
+    env = {
+        **os.environ,
+        "DEMO_RUN_ID": run_id,
+        "OTEL_SERVICE_NAME": "trip-planner",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": grpc_endpoint,
+        "OTEL_EXPORTER_OTLP_TRACES_INSECURE": "true",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    key = os.environ.get("OTEL_DIAG_API_KEY")
+    if key:
+        env["OTEL_EXPORTER_OTLP_TRACES_HEADERS"] = f"authorization=Bearer%20{key}"
+    cmd = [instrument, "--traces_exporter", "otlp_proto_grpc", sys.executable, "-m"]
+    cmd.append("otel_diag.examples.failing_agent")
+    console.print(
+        "[bold]$ opentelemetry-instrument --traces_exporter otlp_proto_grpc "
+        f"python -m otel_diag.examples.failing_agent[/bold]  (OTLP -> {grpc_endpoint})"
+    )
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    console.print(f"agent exited with {proc.returncode}: {proc.stderr.strip()[-300:]}")
+    return 0
+
+
+def _wait_for_errors(client: httpx.Client, run_id: str, timeout: float = 15.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = client.get(f"/api/runs/{run_id}/errors")
+        if reply.status_code == 200 and reply.json()["total"] >= 3:
+            return dict(reply.json())
+        if time.monotonic() > deadline:
+            reply.raise_for_status()
+            return dict(reply.json())
+        time.sleep(0.2)
+
+
+def _show(console: Console, errors: dict[str, Any], report: dict[str, Any] | None) -> None:
+    table = Table(title=f"errors of run {errors['run_id']}")
+    for col in ("step", "source", "category", "type", "attempt"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("message", overflow="fold")
+    for err in errors["errors"]:
+        table.add_row(
+            err["step_name"],
+            err["source"],
+            err["error_category"],
+            err["error_type"],
+            str(err["attempt"]),
+            err["error_message"],
+        )
+    console.print(table)
+    if report is None:
+        return
+    console.print(
+        f"\n[bold]diagnosis[/bold] ({report['llm_provider']}, confidence "
+        f"{report['confidence_score']:.2f}, resume at {report.get('resume_step')!r}):"
+    )
+    console.print(report["root_cause_analysis"])
+    for action in report["recommended_actions"]:
+        console.print(f"  - [{action.get('priority')}] {action.get('action')}")
+
+
+def main() -> int:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    console = Console()
+    run_id = str(uuid.uuid4())
+    with ExitStack() as stack:
+        url = os.environ.get("OTEL_DIAG_DEMO_URL", DEFAULT_URL).rstrip("/")
+        if _reachable(url):
+            grpc_endpoint = os.environ.get("OTEL_DIAG_DEMO_GRPC", "http://127.0.0.1:4317")
+            console.print(f"using the otel-diag server at {url}")
+        else:
+            url, grpc_endpoint = _temporary_server(stack, console)
+        status = _run_agent(grpc_endpoint, run_id, console)
+        if status:
+            return status
+        client = stack.enter_context(httpx.Client(base_url=url, headers=_headers(), timeout=120))
+        errors = _wait_for_errors(client, run_id)
+        reply = client.post(f"/api/runs/{run_id}/diagnose")
+        if reply.status_code != 200:
+            console.print(
+                f"[yellow]diagnosis unavailable: {reply.status_code} {reply.text}[/yellow]"
+            )
+        _show(console, errors, reply.json() if reply.status_code == 200 else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
