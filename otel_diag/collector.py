@@ -1,5 +1,9 @@
 """``ErrorCollector``: the seed spec's API over the store.
 
+Emit side: ``log_error``, ``log_exception``, ``log_llm_error``, ``log_tool_error`` and
+``collect_error`` record an error on the current span (see
+:mod:`otel_diag.instrumentation.errors`); the exporter turns it into an ``error_logs`` row.
+
 Read side (this module): ``get_errors_for_run`` and ``build_diagnostic_context``, the
 compact view of a failed run that the diagnosis puts in front of an LLM. The context is
 small on purpose: ordered steps with status, timing and attempts; errors deduplicated by
@@ -15,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from otel_diag.instrumentation import errors as emit
 from otel_diag.redact import safe_text
 from otel_diag.store import queries
 from otel_diag.store.engine import TenantDBManager, get_tenant_manager
@@ -83,6 +88,36 @@ class ErrorCollector:
             errors = queries.get_errors(conn, rid)
         assert run is not None
         return diagnostic_context(run, steps, errors)
+
+    # --- emit side: record errors on the current span ---------------------------------
+    def log_error(
+        self, source: emit.LogSource | str, error: BaseException | str, **kwargs: Any
+    ) -> emit.ErrorInfo:
+        """Record an error from ``source`` (see :func:`~otel_diag.instrumentation.log_error`)."""
+        kwargs.setdefault("tenant_id", self.tenant_id)
+        return emit.log_error(source, error, **kwargs)
+
+    def log_exception(self, exc: BaseException, **kwargs: Any) -> emit.ErrorInfo:
+        """Record a caught exception; source and category inferred unless given."""
+        kwargs.setdefault("tenant_id", self.tenant_id)
+        return emit.log_exception(exc, **kwargs)
+
+    def log_llm_error(self, exc: BaseException | str, **kwargs: Any) -> emit.ErrorInfo:
+        """Record a failed LLM call (``model=``, ``provider=`` if known)."""
+        kwargs.setdefault("tenant_id", self.tenant_id)
+        return emit.log_llm_error(exc, **kwargs)
+
+    def log_tool_error(self, exc: BaseException | str, **kwargs: Any) -> emit.ErrorInfo:
+        """Record a failed tool call (``tool_name=`` if known)."""
+        kwargs.setdefault("tenant_id", self.tenant_id)
+        return emit.log_tool_error(exc, **kwargs)
+
+    def collect_error(
+        self, activity: str, exc: BaseException | str, **kwargs: Any
+    ) -> emit.ErrorInfo:
+        """Record the failure of a worker activity (``attempt=`` counts from 1)."""
+        kwargs.setdefault("tenant_id", self.tenant_id)
+        return emit.collect_error(activity, exc, **kwargs)
 
 
 def diagnostic_context(

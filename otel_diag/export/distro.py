@@ -22,7 +22,22 @@ OTEL_LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
 
 
 class OtelDiagConfigurator(_OTelSDKConfigurator):
-    """The SDK's standard initialization (TracerProvider, BatchSpanProcessor, exporters)."""
+    """The SDK's standard initialization (TracerProvider, BatchSpanProcessor, exporters).
+
+    Plus the run-baggage span processor on the provider it sets up, so spans of a run
+    started in another service (``otel_diag.run.id`` in W3C baggage) name their run here.
+    """
+
+    def _configure(self, **kwargs: Any) -> None:
+        super()._configure(**kwargs)
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+
+        from otel_diag.instrumentation.run_context import RunBaggageSpanProcessor
+
+        provider = trace.get_tracer_provider()
+        if isinstance(provider, TracerProvider):
+            provider.add_span_processor(RunBaggageSpanProcessor())
 
 
 class OtelDiagDistro(BaseDistro):

@@ -1,0 +1,180 @@
+"""otel_diag.configure(): one call, idempotent, standard OTEL_* variables honoured."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcOTLP
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpOTLP
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.util._once import Once
+
+import otel_diag
+from otel_diag import run, tool
+from otel_diag.export.exporter import ErrorLogSpanExporter
+from otel_diag.instrumentation import RunBaggageSpanProcessor, tracing
+from otel_diag.instrumentation import configure as configure_module
+from otel_diag.instrumentation.litellm_instrumentor import LiteLLMInstrumentor
+from otel_diag.projection.ids import run_uuid
+from otel_diag.store import queries
+from otel_diag.store.engine import InvalidTenantError, TenantDBManager
+
+
+@pytest.fixture(autouse=True)
+def fresh_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[TracerProvider]]:
+    """A process with no global tracer provider and no earlier configure() call."""
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", Once())
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    monkeypatch.setattr(configure_module, "_configured", None)
+    for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    made: list[TracerProvider] = []
+    yield made
+    for provider in made:
+        provider.shutdown()
+    if LiteLLMInstrumentor().is_instrumented_by_opentelemetry:
+        LiteLLMInstrumentor().uninstrument()
+
+
+def _exporters(provider: TracerProvider) -> list[object]:
+    return [
+        e for p in configure_module._processors(provider) if (e := configure_module._exporter_of(p))
+    ]
+
+
+def test_configure_sets_a_global_provider_with_baggage_processor_and_batched_exporter(
+    fresh_globals: list[TracerProvider], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")
+    provider = otel_diag.configure(
+        service_name="trip-svc",
+        database_url=f"sqlite:///{tmp_path / 'x.db'}",
+        instrument_litellm=False,
+    )
+    fresh_globals.append(provider)
+    assert trace.get_tracer_provider() is provider
+    assert provider.resource.attributes["service.name"] == "trip-svc"
+    assert provider.resource.attributes["deployment.environment"] == "test"
+    processors = list(configure_module._processors(provider))
+    assert isinstance(processors[0], RunBaggageSpanProcessor)
+    assert isinstance(processors[1], BatchSpanProcessor)
+    assert [type(e) for e in _exporters(provider)] == [ErrorLogSpanExporter]
+
+
+def test_second_call_returns_the_same_provider_and_adds_nothing(
+    fresh_globals: list[TracerProvider], tmp_path: Path
+) -> None:
+    first = otel_diag.configure(
+        database_url=f"sqlite:///{tmp_path / 'x.db'}", instrument_litellm=False
+    )
+    fresh_globals.append(first)
+    count = len(list(configure_module._processors(first)))
+    assert otel_diag.configure(service_name="other", otlp=True) is first
+    assert len(list(configure_module._processors(first))) == count
+
+
+def test_otel_service_name_is_honoured(
+    fresh_globals: list[TracerProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    provider = otel_diag.configure(store=False, instrument_litellm=False)
+    fresh_globals.append(provider)
+    assert provider.resource.attributes["service.name"] == "from-env"
+
+
+def test_otlp_exporter_is_added_when_an_endpoint_is_configured(
+    fresh_globals: list[TracerProvider], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    provider = otel_diag.configure(store=False, instrument_litellm=False)
+    fresh_globals.append(provider)
+    (exporter,) = _exporters(provider)
+    assert isinstance(exporter, HttpOTLP)
+    assert exporter._endpoint == "http://127.0.0.1:4318/v1/traces"
+
+
+def test_otlp_grpc_protocol_and_explicit_endpoint(fresh_globals: list[TracerProvider]) -> None:
+    provider = otel_diag.configure(
+        store=False,
+        otlp=True,
+        otlp_endpoint="http://127.0.0.1:4317",
+        otlp_protocol="grpc",
+        instrument_litellm=False,
+    )
+    fresh_globals.append(provider)
+    (exporter,) = _exporters(provider)
+    assert isinstance(exporter, GrpcOTLP)
+
+
+def test_no_otlp_exporter_without_an_endpoint(fresh_globals: list[TracerProvider]) -> None:
+    provider = otel_diag.configure(store=False, instrument_litellm=False)
+    fresh_globals.append(provider)
+    assert _exporters(provider) == []
+
+
+def test_an_existing_sdk_provider_is_adopted_without_a_second_exporter(
+    fresh_globals: list[TracerProvider], tmp_path: Path
+) -> None:
+    existing = TracerProvider()  # what opentelemetry-instrument --traces_exporter otel_diag sets
+    existing.add_span_processor(
+        BatchSpanProcessor(ErrorLogSpanExporter(f"sqlite:///{tmp_path / 'x.db'}"))
+    )
+    trace.set_tracer_provider(existing)
+    fresh_globals.append(existing)
+    assert otel_diag.configure(instrument_litellm=False) is existing
+    assert [type(e) for e in _exporters(existing)] == [ErrorLogSpanExporter]
+    assert any(
+        isinstance(p, RunBaggageSpanProcessor) for p in configure_module._processors(existing)
+    )
+
+
+def test_not_global_keeps_the_provider_to_otel_diag_spans(
+    fresh_globals: list[TracerProvider],
+) -> None:
+    provider = otel_diag.configure(store=False, set_global=False, instrument_litellm=False)
+    fresh_globals.append(provider)
+    assert trace.get_tracer_provider() is not provider
+    assert tracing.current_tracer_provider() is provider
+
+
+def test_configure_applies_the_litellm_instrumentor(fresh_globals: list[TracerProvider]) -> None:
+    provider = otel_diag.configure(store=False)
+    fresh_globals.append(provider)
+    assert LiteLLMInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_invalid_tenant_is_refused(fresh_globals: list[TracerProvider]) -> None:
+    with pytest.raises(InvalidTenantError):
+        otel_diag.configure(tenant_id="Not Valid", instrument_litellm=False)
+
+
+def test_configured_app_writes_its_failed_run_to_the_database(
+    fresh_globals: list[TracerProvider], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    provider = otel_diag.configure(
+        service_name="app", database_url=url, tenant_id="acme", instrument_litellm=False
+    )
+    fresh_globals.append(provider)
+
+    @tool
+    def flaky() -> None:
+        raise TimeoutError("inventory service timed out")
+
+    with pytest.raises(TimeoutError), run("checkout", run_id="co-1"):
+        flaky()
+    assert provider.force_flush()
+    manager = TenantDBManager(url)
+    try:
+        with manager.get_engine("acme").connect() as conn:
+            errors = queries.get_errors(conn, run_uuid("co-1", "0" * 32))
+    finally:
+        manager.dispose()
+    assert {(e["step_name"], e["source"], e["error_category"]) for e in errors} == {
+        ("flaky", "tool", "timeout"),
+        ("invoke_workflow checkout", "tool", "timeout"),
+    }

@@ -1,0 +1,113 @@
+"""Zero-code: an agent that never imports otel_diag, run under ``opentelemetry-instrument``.
+
+Our instrumentor is applied through its ``otel_diag_litellm`` entry point, the ``otel_diag``
+exporter through ``--traces_exporter``, and the configurator adds the run-baggage processor.
+The script sets the run id in W3C baggage (as an upstream service would have sent it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from otel_diag.projection.ids import run_uuid
+from otel_diag.store import queries
+from otel_diag.store.engine import TenantDBManager
+from tests.fakes.openai_server import FakeOpenAI, Reply
+
+SCRIPT = textwrap.dedent(
+    '''
+    """A sample agent: the first LLM call works, the second is rate limited and fails."""
+    import sys
+
+    import litellm
+    from opentelemetry import baggage, context, trace
+
+    litellm.suppress_debug_info = True
+    tracer = trace.get_tracer("sample.agent")
+
+
+    def ask(question):
+        return litellm.completion(
+            model="openai/gpt-4o-mini",
+            api_base=sys.argv[1],
+            api_key="sk-sample-secret-key-1234567890",
+            messages=[{"role": "user", "content": question}],
+            max_retries=0,
+        )
+
+
+    context.attach(baggage.set_baggage("otel_diag.run.id", "sample-run-1"))
+    with tracer.start_as_current_span(
+        "invoke_agent sampler",
+        attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "sampler"},
+    ):
+        ask("plan a trip")
+        ask("and book it")
+    '''
+)
+INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
+
+
+@pytest.mark.timeout(180)
+def test_agent_under_opentelemetry_instrument_gets_error_rows_tokens_and_cost(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "agent.py"
+    script.write_text(SCRIPT)
+    db = tmp_path / "x.db"
+    env = {
+        **os.environ,
+        "OTEL_DIAG_DATABASE_URL": f"sqlite:///{db}",
+        "OTEL_SERVICE_NAME": "sample-agent",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+    with FakeOpenAI() as server:
+        server.script(
+            Reply(content="Lisbon, then Tokyo"), Reply(status=429, error_message="slow down")
+        )
+        proc = subprocess.run(
+            [
+                str(INSTRUMENT),
+                "--traces_exporter",
+                "otel_diag",
+                sys.executable,
+                str(script),
+                server.url,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=150,
+        )
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "RateLimitError" in proc.stderr
+
+    manager = TenantDBManager(f"sqlite:///{db}")
+    try:
+        with manager.get_engine(None).connect() as conn:
+            rid = run_uuid("sample-run-1", "0" * 32)
+            run_row = queries.get_run(conn, rid)
+            steps = queries.get_steps(conn, rid)
+            errors = queries.get_errors(conn, rid)
+    finally:
+        manager.dispose()
+    assert run_row is not None, "the run id did not reach the spans (baggage processor)"
+    assert run_row["service_name"] == "sample-agent"
+    assert run_row["status"] == "failed"
+    llm_steps = [s for s in steps if s["kind"] == "llm"]
+    assert sorted(s["status"] for s in llm_steps) == ["error", "ok"]
+    ok = next(s for s in llm_steps if s["status"] == "ok")
+    assert (ok["model"], ok["input_tokens"], ok["output_tokens"]) == ("gpt-4o-mini", 11, 7)
+    assert ok["cost_usd"] > 0 and ok["cost_source"] == "reported"
+    assert run_row["input_tokens"] == 11 and run_row["cost_usd"] == pytest.approx(ok["cost_usd"])
+    assert {(e["step_name"], e["source"], e["error_category"], e["model"]) for e in errors} == {
+        ("chat gpt-4o-mini", "llm", "rate_limit", "gpt-4o-mini"),
+        ("sampler", "activity", "rate_limit", None),  # the script's own span, plain OTel
+    }
+    assert "sk-sample-secret-key-1234567890" not in str(errors)
