@@ -2,13 +2,14 @@
 
 Why here and not in the database layer: the same text goes to the store, to the diagnosis
 prompt and to span attributes captured by the decorators, and each of those must be clean.
-One compiled alternation keeps the cost to a single regex pass per field.
+Each pattern is gated by cheap substring tests, so clean text never pays for a regex.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -19,46 +20,66 @@ _SECRET_KEY_NAMES = (
     r"private[_-]?key|authorization|credential"
 )
 
-# Each pattern keeps a harmless prefix in group "keep" where one exists, so the redacted
-# text still says what was there ("password=[REDACTED]").
-_PATTERNS = [
-    # URLs with credentials: scheme://user:password@host
-    r"(?P<u1>\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}://[^\s:/@]{1,256}:)[^\s@/]{1,256}(?=@)",
-    # Authorization headers / bearer tokens
-    r"(?P<b1>(?i:bearer|basic|token)\s+)[A-Za-z0-9._~+/=-]{8,}",
-    # key=value / key: value / "key": "value" pairs whose key names a secret
-    # (bounded and anchored at a word start: an unbounded [\w.-]* backtracks quadratically)
-    r"(?P<k1>(?i:\b[\w.-]{0,32}(?:"
-    + _SECRET_KEY_NAMES
-    + r")[\w.-]{0,32})[\"']?\s*[:=]\s*[\"']?(?i:(?:bearer|basic|token)\s+)?)"
-    r"(?!\[REDACTED\])[^\s\"',;}&]{3,}",
-    # OpenAI / Anthropic style keys
-    r"\bsk-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_-]{16,}",
-    # AWS access key ids
-    r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b",
-    # GitHub, Slack, Google tokens
-    r"\bgh[pousr]_[A-Za-z0-9]{20,}",
-    r"\bxox[abprs]-[A-Za-z0-9-]{10,}",
-    r"\bAIza[0-9A-Za-z_-]{35}",
-    # JWTs
-    r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+# (gate, pattern): a pattern only runs when its gate -- cheap substring tests on the text
+# and its lowercase form -- says it could match, so clean text (almost all text) costs a
+# few ``in`` checks instead of a regex pass. Group "keep", where present, is a harmless
+# prefix kept in the output, so the text still says what was there ("password=[REDACTED]").
+# Patterns are bounded and anchored at word starts: unbounded ``[\w.-]*`` runs backtrack
+# quadratically on long words.
+_Gate = Callable[[str, str], bool]
+_KEY_HINTS = ("key", "secret", "passw", "pwd", "token", "authorization", "credential")
+_AWS_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")
+_RULES: list[tuple[_Gate, re.Pattern[str]]] = [
+    (  # URLs with credentials: scheme://user:password@host
+        lambda t, low: "://" in t and "@" in t,
+        re.compile(
+            r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}://[^\s:/@]{1,256}:)[^\s@/]{1,256}(?=@)"
+        ),
+    ),
+    (  # key=value / key: value / "key": "value" pairs whose key names a secret
+        lambda t, low: ("=" in t or ":" in t) and any(h in low for h in _KEY_HINTS),
+        re.compile(
+            r"(?P<keep>(?i:\b[\w.-]{0,32}(?:"
+            + _SECRET_KEY_NAMES
+            + r")[\w.-]{0,32})[\"']?\s*[:=]\s*[\"']?(?i:(?:bearer|basic|token)\s+)?)"
+            r"(?!\[REDACTED\])[^\s\"',;}&]{3,}"
+        ),
+    ),
+    (  # Authorization schemes / bearer tokens
+        lambda t, low: "bearer" in low or "basic" in low or "token" in low,
+        re.compile(r"(?P<keep>(?i:bearer|basic|token)\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    ),
+    (  # OpenAI / Anthropic style keys
+        lambda t, low: "sk-" in t,
+        re.compile(r"\bsk-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_-]{16,}"),
+    ),
+    (  # AWS access key ids
+        lambda t, low: any(p in t for p in _AWS_PREFIXES),
+        re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b"),
+    ),
+    (lambda t, low: "gh" in t and "_" in t, re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}")),  # GitHub
+    (lambda t, low: "xox" in t, re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),  # Slack
+    (lambda t, low: "AIza" in t, re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),  # Google
+    (  # JWTs
+        lambda t, low: "eyJ" in t,
+        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    ),
 ]
-_SECRET_RE = re.compile("|".join(_PATTERNS))
 _SECRET_KEY_RE = re.compile(_SECRET_KEY_NAMES, re.IGNORECASE)
-_PREFIX_GROUPS = ("u1", "b1", "k1")
 
 
 def _replace(match: re.Match[str]) -> str:
-    for group in _PREFIX_GROUPS:
-        prefix = match.group(group)
-        if prefix is not None:
-            return prefix + REDACTED
-    return REDACTED
+    keep = match.groupdict().get("keep")
+    return keep + REDACTED if keep else REDACTED
 
 
 def redact(text: str) -> str:
     """Replace API keys, bearer tokens, URL passwords, AWS keys and key=secret pairs."""
-    return _SECRET_RE.sub(_replace, text)
+    low = text.lower()
+    for gate, pattern in _RULES:
+        if gate(text, low):
+            text = pattern.sub(_replace, text)
+    return text
 
 
 def clean_text(value: Any, limit: int | None = None) -> str:
@@ -89,17 +110,26 @@ def safe_text(value: Any, limit: int | None = None) -> str:
     """:func:`clean_text` then :func:`redact`: what every stored free-text field goes through.
 
     Redaction runs on a bounded prefix first (so a 1 MB message costs one bounded pass),
-    then the result is truncated to ``limit``.
+    then the result is truncated to ``limit``. Short strings (names, models) repeat a lot
+    and are cached.
     """
+    if type(value) is str and len(value) <= 256:
+        return _safe_short(value, limit)
+    return _safe_text(value, limit)
+
+
+@lru_cache(maxsize=8192)
+def _safe_short(value: str, limit: int | None) -> str:
+    return _safe_text(value, limit)
+
+
+def _safe_text(value: Any, limit: int | None) -> str:
     text = clean_text(value)
-    if limit is not None and len(text) > 2 * limit:
+    original = len(text)
+    if limit is not None and original > 2 * limit:
         text = text[: 2 * limit]
-        dropped = True
-    else:
-        dropped = False
     text = redact(text)
-    if limit is not None and (len(text) > limit or dropped):
-        original = len(clean_text(value)) if dropped else len(text)
+    if limit is not None and (len(text) > limit or original > 2 * limit):
         text = text[:limit] + TRUNCATION_MARKER.format(n=original - limit)
     return text
 

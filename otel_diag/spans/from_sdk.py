@@ -17,6 +17,25 @@ from otel_diag.spans.record import (
 
 _STATUS = {StatusCode.UNSET: STATUS_UNSET, StatusCode.OK: STATUS_OK, StatusCode.ERROR: STATUS_ERROR}
 _EMPTY: dict = {}
+# Spans of one process share one Resource object: remember the last one's fields.
+_last_resource: object = None
+_last_fields: tuple[str | None, str | None] = (None, None)
+
+
+def _resource_fields(resource: object) -> tuple[str | None, str | None]:
+    """(service.name, tenant) of a resource, computed once per distinct Resource object."""
+    global _last_resource, _last_fields
+    if resource is _last_resource:
+        return _last_fields
+    attrs = getattr(resource, "attributes", None) or _EMPTY
+    service = attrs.get(sc.SERVICE_NAME)
+    tenant = attrs.get(sc.TENANT_ID) or attrs.get(sc.RESOURCE_TENANT_ID)
+    fields = (
+        str(service) if service is not None else None,
+        str(tenant) if tenant is not None else None,
+    )
+    _last_resource, _last_fields = resource, fields
+    return fields
 
 
 def from_readable_span(span: ReadableSpan) -> SpanRecord | None:
@@ -25,14 +44,12 @@ def from_readable_span(span: ReadableSpan) -> SpanRecord | None:
     if ctx is None or not ctx.is_valid:
         return None
     parent = span.parent
-    resource_attrs = span.resource.attributes if span.resource is not None else _EMPTY
+    service, tenant = _resource_fields(span.resource)
     status = span.status
     start = span.start_time or 0
     events = tuple(
         EventRecord(e.name, e.timestamp or start, e.attributes or _EMPTY) for e in span.events
     )
-    service = resource_attrs.get(sc.SERVICE_NAME)
-    tenant = resource_attrs.get(sc.TENANT_ID) or resource_attrs.get(sc.RESOURCE_TENANT_ID)
     rec = SpanRecord(
         trace_id=f"{ctx.trace_id:032x}",
         span_id=f"{ctx.span_id:016x}",
@@ -45,7 +62,7 @@ def from_readable_span(span: ReadableSpan) -> SpanRecord | None:
         status_message=status.description,
         attributes=span.attributes or _EMPTY,
         events=events,
-        service_name=str(service) if service is not None else None,
-        resource_tenant=str(tenant) if tenant is not None else None,
+        service_name=service,
+        resource_tenant=tenant,
     )
     return normalize(rec)

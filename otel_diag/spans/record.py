@@ -85,12 +85,27 @@ class SpanRecord:
         return bool(self.attributes.get(sc.DIAGNOSIS_MARKER))
 
 
-def _first(attrs: Mapping[str, Any], meaning: str) -> Any:
-    for key in sc.ALIASES[meaning]:
-        value = attrs.get(key)
-        if value is not None and value != "":
-            return value
-    return None
+# attribute key -> (meaning, rank): one pass over a span's attributes resolves every
+# meaning, instead of probing each alias of each meaning (most spans carry few attributes).
+_ALIAS_INDEX: dict[str, tuple[str, int]] = {
+    key: (meaning, rank) for meaning, keys in sc.ALIASES.items() for rank, key in enumerate(keys)
+}
+
+
+def resolve_aliases(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """meaning -> value of the best-ranked alias present (empty values are absent)."""
+    found: dict[str, Any] = {}
+    ranks: dict[str, int] = {}
+    index = _ALIAS_INDEX
+    for key, value in attrs.items():
+        hit = index.get(key)
+        if hit is None or value is None or value == "":
+            continue
+        meaning, rank = hit
+        if meaning not in ranks or rank < ranks[meaning]:
+            ranks[meaning] = rank
+            found[meaning] = value
+    return found
 
 
 def _as_str(value: Any, limit: int = 256) -> str | None:
@@ -126,13 +141,13 @@ def _as_float(value: Any) -> float | None:
     return number if number == number and 0 <= number < 1e9 else None
 
 
-def _step_kind(rec: SpanRecord, attrs: Mapping[str, Any]) -> str | None:
+def _step_kind(rec: SpanRecord, found: Mapping[str, Any]) -> str | None:
     if rec.operation in sc.OPERATION_KINDS:
         return sc.OPERATION_KINDS[rec.operation]
-    oi = _first(attrs, "openinference_kind")
+    oi = found.get("openinference_kind")
     if isinstance(oi, str) and oi.upper() in sc.OPENINFERENCE_KINDS:
         return sc.OPENINFERENCE_KINDS[oi.upper()]
-    tl = _first(attrs, "traceloop_kind")
+    tl = found.get("traceloop_kind")
     if isinstance(tl, str) and tl.lower() in sc.TRACELOOP_KINDS:
         return sc.TRACELOOP_KINDS[tl.lower()]
     if rec.step_name is not None:
@@ -142,6 +157,15 @@ def _step_kind(rec: SpanRecord, attrs: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _text(value: Any, limit: int = 256) -> str | None:
+    """Fast path of :func:`_as_str` for the common case of a clean, short str."""
+    if value is None:
+        return None
+    if type(value) is str and len(value) <= limit and "\x00" not in value:
+        return value or None
+    return _as_str(value, limit)
+
+
 def normalize(rec: SpanRecord) -> SpanRecord:
     """Fill the normalized meanings of ``rec`` from its attributes (in place; returns it).
 
@@ -149,33 +173,37 @@ def normalize(rec: SpanRecord) -> SpanRecord:
     expected) become None rather than errors: one broken attribute must not lose a span.
     """
     attrs = rec.attributes
-    rec.operation = _as_str(_first(attrs, "operation"), 64)
-    rec.provider = _as_str(_first(attrs, "provider"), 64)
-    rec.request_model = _as_str(_first(attrs, "request_model"), 128)
-    rec.response_model = _as_str(_first(attrs, "response_model"), 128)
-    rec.input_tokens = _as_int(_first(attrs, "input_tokens"))
-    rec.output_tokens = _as_int(_first(attrs, "output_tokens"))
-    cost = _as_float(_first(attrs, "cost"))
-    if cost is None:
-        parts = [_as_float(_first(attrs, "input_cost")), _as_float(_first(attrs, "output_cost"))]
+    found = resolve_aliases(attrs) if attrs else {}
+    get = found.get
+    rec.operation = _text(get("operation"), 64)
+    rec.provider = _text(get("provider"), 64)
+    rec.request_model = _text(get("request_model"), 128)
+    rec.response_model = _text(get("response_model"), 128)
+    rec.input_tokens = _as_int(get("input_tokens"))
+    rec.output_tokens = _as_int(get("output_tokens"))
+    cost = _as_float(get("cost"))
+    if cost is None and ("input_cost" in found or "output_cost" in found):
+        parts = [_as_float(get("input_cost")), _as_float(get("output_cost"))]
         if any(p is not None for p in parts):
             cost = sum(p for p in parts if p is not None)
     rec.reported_cost = cost
-    rec.step_name = _as_str(_first(attrs, "step_name"))
-    rec.attempt = max(1, _as_int(_first(attrs, "attempt")) or 1)
-    rec.run_key = _as_str(_first(attrs, "run_id"))
-    rec.run_name = _as_str(attrs.get(sc.RUN_NAME))
-    rec.tenant_id = _as_str(_first(attrs, "tenant_id"), 128) or rec.resource_tenant
-    rec.agent_name = _as_str(_first(attrs, "agent_name"))
-    rec.error_source = _as_str(_first(attrs, "error_source"), 32)
-    rec.error_category = _as_str(_first(attrs, "error_category"), 32)
-    rec.error_type = _as_str(_first(attrs, "error_type"), 256)
-    rec.step_kind = _step_kind(rec, attrs)
+    rec.step_name = _text(get("step_name"))
+    attempt = get("attempt")
+    rec.attempt = max(1, _as_int(attempt) or 1) if attempt is not None else 1
+    rec.run_key = _text(get("run_id"))
+    run_name = attrs.get(sc.RUN_NAME) if attrs else None
+    rec.run_name = _text(run_name) if run_name is not None else None
+    rec.tenant_id = _text(get("tenant_id"), 128) or rec.resource_tenant
+    rec.agent_name = _text(get("agent_name"))
+    rec.error_source = _text(get("error_source"), 32)
+    rec.error_category = _text(get("error_category"), 32)
+    rec.error_type = _text(get("error_type"))
+    rec.step_kind = _step_kind(rec, found)
     if rec.step_kind is not None and rec.step_name is None:
         if rec.step_kind == "tool":
-            rec.step_name = _as_str(_first(attrs, "tool_name")) or _as_str(rec.name)
+            rec.step_name = _text(get("tool_name")) or _text(rec.name)
         elif rec.step_kind == "agent":
-            rec.step_name = rec.agent_name or _as_str(rec.name)
+            rec.step_name = rec.agent_name or _text(rec.name)
         else:
-            rec.step_name = _as_str(rec.name)
+            rec.step_name = _text(rec.name)
     return rec

@@ -1,9 +1,10 @@
 """Bulk writes of a :class:`Projection` in one transaction per tenant.
 
 Steps and errors are inserted with ``ON CONFLICT DO NOTHING`` on their deterministic ids,
-so a re-sent span adds nothing. Run aggregates are then *derived* from the stored steps and
-errors (never incremented), which keeps them right under re-sends, late spans and several
-writers. Runs are upserted first and in id order: on PostgreSQL that row lock serializes two
+so a re-sent span adds nothing. When every row of the batch was new (the common case), run
+aggregates are incremented by the batch's own counts; when some already existed (a
+re-send) or runs were merged, they are recomputed from the stored rows instead, so they
+stay exact either way. Runs are upserted first and in id order: on PostgreSQL that row lock serializes two
 writers of the same run and avoids deadlocks.
 """
 
@@ -14,11 +15,20 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
 from otel_diag.projection.project import Projection
+from otel_diag.store.bulk import insert_ignore
 from otel_diag.store.models import error_logs, runs, steps
 
 CHUNK = 1000
@@ -107,12 +117,43 @@ def merge_placeholder_runs(conn: Connection, trace_runs: dict[str, uuid.UUID]) -
     return existing
 
 
+_COUNTS = (
+    "step_count",
+    "llm_calls",
+    "tool_calls",
+    "input_tokens",
+    "output_tokens",
+    "unpriced_tokens",
+    "error_count",
+)
+
+
 def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Insert runs or merge into them; count columns in ``rows`` are *added* on conflict.
+
+    The row lock an upsert takes makes concurrent writers' increments add up.
+    """
     for row in rows:
         row["last_span_at"] = now
-        row.setdefault("status", "running")
+        for column in _COUNTS:
+            row.setdefault(column, 0)
+        row.setdefault("cost_usd", None)
+        errors = row["error_count"]
+        row["status"] = (
+            "failed"
+            if row["root_failed"]
+            else "ok"
+            if row["root_seen"]
+            else "failed"
+            if errors
+            else "running"
+        )
+        row["diagnosis_state"] = "pending" if errors else None
     ins = _insert(conn, runs)
     ex = ins.excluded
+    root_failed = or_(runs.c.root_failed, ex.root_failed)
+    root_seen = or_(runs.c.root_seen, ex.root_seen)
+    errors_after = runs.c.error_count + ex.error_count
     stmt = ins.on_conflict_do_update(
         index_elements=[runs.c.id],
         set_={
@@ -125,19 +166,24 @@ def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) ->
                 else_=func.coalesce(runs.c.service_name, ex.service_name),
             ),
             "agent_name": func.coalesce(runs.c.agent_name, ex.agent_name),
-            "root_seen": or_(runs.c.root_seen, ex.root_seen),
-            "root_failed": or_(runs.c.root_failed, ex.root_failed),
+            "root_seen": root_seen,
+            "root_failed": root_failed,
             "last_span_at": ex.last_span_at,
+            **{column: runs.c[column] + ex[column] for column in _COUNTS},
+            "cost_usd": case(
+                (ex.cost_usd.is_(None), runs.c.cost_usd),
+                else_=func.coalesce(runs.c.cost_usd, 0.0) + ex.cost_usd,
+            ),
+            # New errors re-open a diagnosed run (late spans are diagnosed again).
+            "diagnosis_state": case((ex.error_count > 0, "pending"), else_=runs.c.diagnosis_state),
+            "status": case(
+                (root_failed, "failed"),
+                (root_seen, "ok"),
+                (errors_after > 0, "failed"),
+                else_="running",
+            ),
         },
     )
-    for part in _chunks(rows):
-        conn.execute(stmt, list(part))
-
-
-def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=[table.c.id])
     for part in _chunks(rows):
         conn.execute(stmt, list(part))
 
@@ -209,6 +255,31 @@ def refresh_run_aggregates(conn: Connection, run_ids: Sequence[uuid.UUID]) -> No
     conn.execute(update(runs).where(runs.c.id.in_(run_ids)).values(status=status))
 
 
+def _add_deltas(proj: Projection, rows: dict[uuid.UUID, dict[str, Any]]) -> None:
+    """Add this batch's counts (rows known to be new) to its run rows."""
+    for row in rows.values():
+        for column in _COUNTS:
+            row[column] = 0
+        row["cost_usd"] = None
+    for step in proj.steps:
+        row = rows[step["run_id"]]
+        row["step_count"] += 1
+        kind = step["kind"]
+        if kind == "llm":
+            row["llm_calls"] += 1
+        elif kind == "tool":
+            row["tool_calls"] += 1
+        inp, out = step["input_tokens"] or 0, step["output_tokens"] or 0
+        row["input_tokens"] += inp
+        row["output_tokens"] += out
+        if step["cost_usd"] is not None:
+            row["cost_usd"] = (row["cost_usd"] or 0.0) + step["cost_usd"]
+        if step["cost_source"] == "unpriced":
+            row["unpriced_tokens"] += inp + out
+    for error in proj.errors:
+        rows[error["run_id"]]["error_count"] += 1
+
+
 def write_projection(
     conn: Connection,
     proj: Projection,
@@ -221,9 +292,16 @@ def write_projection(
     spans of those traces, stored under their trace-id run, join the named run.
     """
     run_ids = sorted(proj.runs)
-    _upsert_runs(conn, [proj.runs[r] for r in run_ids], now)
-    if named_trace_runs:
-        merge_placeholder_runs(conn, named_trace_runs)
-    _insert_ignore(conn, steps, proj.steps)
-    _insert_ignore(conn, error_logs, proj.errors)
-    refresh_run_aggregates(conn, run_ids)
+    if not run_ids:
+        return
+    merged = merge_placeholder_runs(conn, named_trace_runs) if named_trace_runs else []
+    new_steps = insert_ignore(conn, steps, proj.steps)
+    new_errors = insert_ignore(conn, error_logs, proj.errors)
+    exact = not merged and new_steps == len(proj.steps) and new_errors == len(proj.errors)
+    run_rows = {r: dict(proj.runs[r]) for r in run_ids}
+    if exact:
+        _add_deltas(proj, run_rows)
+    _upsert_runs(conn, [run_rows[r] for r in run_ids], now)
+    if not exact:
+        # A re-send or a merge: recompute exactly from the stored rows.
+        refresh_run_aggregates(conn, run_ids)
