@@ -27,8 +27,10 @@ class AttemptTracker:
         self._failed: OrderedDict[tuple[int, str], int] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __bool__(self) -> bool:
-        return bool(self._failed)
+    @property
+    def failures(self) -> OrderedDict[tuple[int, str], int]:
+        """The live table; hot paths test its truth value (empty: nothing to look up)."""
+        return self._failed
 
     def next_attempt(self, parent_span_id: int, key: str) -> int:
         """The attempt number of a call about to start under ``parent_span_id``."""

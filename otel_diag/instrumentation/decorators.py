@@ -35,6 +35,8 @@ _attach = otel_context.attach
 _detach = otel_context.detach
 _INTERNAL = SpanKind.INTERNAL
 _holder = tracing._holder
+_capture_content = tracing.capture_content
+_failures = tracker.failures
 
 
 class _Spec:
@@ -78,9 +80,10 @@ def _parent_id(span: Span) -> int:
     return parent.span_id if parent is not None else 0
 
 
-def _start(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Span, object]:
+def _start(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Span, object, bool]:
+    """Start and attach the span; returns it, the context token, and whether to capture."""
     attributes = spec.attributes
-    if tracker:
+    if _failures:
         attempt = tracker.next_attempt(current_span_id(), spec.key)
         if attempt > 1:
             attributes = {**attributes, sc.STEP_ATTEMPT: attempt}
@@ -92,20 +95,21 @@ def _start(spec: _Spec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[
             attributes = {**attributes, sc.GEN_AI_TOOL_CALL_ID: str(call_id)}
     span = _holder.tracer.start_span(spec.span_name, kind=_INTERNAL, attributes=attributes)
     token = _attach(set_span_in_context(span))
-    if tracing.capture_content():
+    capture = _capture_content()
+    if capture:
         try:
             span.set_attribute(spec.args_attr, spec.render_args(args, kwargs))
         except Exception:
             tracing.internal_error("recording arguments")
-    return span, token
+    return span, token, capture
 
 
-def _finish(spec: _Spec, span: Span, token: object, result: Any, capture: bool = True) -> None:
+def _finish(spec: _Spec, span: Span, token: object, result: Any, capture: bool) -> None:
     _detach(token)  # type: ignore[arg-type]
     try:
-        if capture and tracing.capture_content():
+        if capture:
             span.set_attribute(spec.result_attr, render(result))
-        if tracker:
+        if _failures:
             tracker.succeeded(_parent_id(span), spec.key)
     except Exception:
         tracing.internal_error("recording a result")
@@ -131,7 +135,7 @@ def _wrap_function(func: Callable[P, R], spec: _Spec) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            span, token = _start(spec, args, kwargs)
+            span, token, capture = _start(spec, args, kwargs)
         except Exception:
             tracing.internal_error("starting a span")
             return func(*args, **kwargs)
@@ -140,7 +144,7 @@ def _wrap_function(func: Callable[P, R], spec: _Spec) -> Callable[P, R]:
         except BaseException as exc:
             _fail(spec, span, token, exc)
             raise
-        _finish(spec, span, token, result)
+        _finish(spec, span, token, result, capture)
         return result
 
     return wrapper
@@ -150,7 +154,7 @@ def _wrap_coroutine(func: Callable[P, Any], spec: _Spec) -> Callable[P, Any]:
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
         try:
-            span, token = _start(spec, args, kwargs)
+            span, token, capture = _start(spec, args, kwargs)
         except Exception:
             tracing.internal_error("starting a span")
             return await func(*args, **kwargs)
@@ -159,7 +163,7 @@ def _wrap_coroutine(func: Callable[P, Any], spec: _Spec) -> Callable[P, Any]:
         except BaseException as exc:
             _fail(spec, span, token, exc)
             raise
-        _finish(spec, span, token, result)
+        _finish(spec, span, token, result, capture)
         return result
 
     return wrapper
@@ -171,7 +175,7 @@ def _wrap_generator(func: Callable[P, Generator[Any, Any, Any]], spec: _Spec) ->
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
         try:
-            span, token = _start(spec, args, kwargs)
+            span, token, _ = _start(spec, args, kwargs)
         except Exception:
             tracing.internal_error("starting a span")
             return (yield from func(*args, **kwargs))
@@ -190,7 +194,7 @@ def _wrap_generator(func: Callable[P, Generator[Any, Any, Any]], spec: _Spec) ->
                 else:
                     item = gen.send(to_send)
             except StopIteration as stop:
-                _finish(spec, span, token, None, capture=False)
+                _finish(spec, span, token, None, False)
                 return stop.value
             except BaseException as exc:
                 _fail(spec, span, token, exc)
@@ -205,7 +209,7 @@ def _wrap_generator(func: Callable[P, Generator[Any, Any, Any]], spec: _Spec) ->
                 except BaseException as exc:
                     _fail(spec, span, token, exc)
                     raise
-                _finish(spec, span, token, None, capture=False)
+                _finish(spec, span, token, None, False)
                 raise
             except BaseException as exc:
                 to_throw = exc
@@ -221,7 +225,7 @@ def _wrap_async_generator(
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[Any, Any]:
         try:
-            span, token = _start(spec, args, kwargs)
+            span, token, _ = _start(spec, args, kwargs)
         except Exception:
             tracing.internal_error("starting a span")
             async for item in func(*args, **kwargs):
@@ -242,7 +246,7 @@ def _wrap_async_generator(
                 else:
                     item = await agen.asend(to_send)
             except StopAsyncIteration:
-                _finish(spec, span, token, None, capture=False)
+                _finish(spec, span, token, None, False)
                 return
             except BaseException as exc:
                 _fail(spec, span, token, exc)
@@ -257,7 +261,7 @@ def _wrap_async_generator(
                 except BaseException as exc:
                     _fail(spec, span, token, exc)
                     raise
-                _finish(spec, span, token, None, capture=False)
+                _finish(spec, span, token, None, False)
                 raise
             except BaseException as exc:
                 to_throw = exc
