@@ -183,9 +183,9 @@ def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) ->
                 else_="running",
             ),
         },
-    )
+    ).returning(runs.c.id)  # RETURNING lets SQLAlchemy send multi-row statements
     for part in _chunks(rows):
-        conn.execute(stmt, list(part))
+        conn.execute(stmt, list(part)).all()
 
 
 def refresh_run_aggregates(conn: Connection, run_ids: Sequence[uuid.UUID]) -> None:
