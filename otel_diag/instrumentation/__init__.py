@@ -6,11 +6,11 @@
 :mod:`otel_diag.instrumentation.litellm_instrumentor`; importing it does not import litellm.
 """
 
+from otel_diag.instrumentation.classification import classify_exception
 from otel_diag.instrumentation.decorators import agent, tool
 from otel_diag.instrumentation.errors import (
     ErrorInfo,
     LogSource,
-    classify_exception,
     collect_error,
     log_error,
     log_exception,

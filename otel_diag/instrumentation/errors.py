@@ -7,11 +7,10 @@ event (type, redacted message and stack trace, ``otel_diag.error.source`` and
 ``otel_diag.error.*`` attributes on the span, and status ERROR. The exporter turns each
 event into an ``error_logs`` row.
 
-Classification looks at the exception *object* first (its classes, by name and module, so
-nothing is imported to test ``isinstance``), then falls back to the shared message rules of
-:func:`otel_diag.projection.classify.classify`. The first span to record an exception
-decides its classification; outer spans it escapes through reuse it, and one span never
-records the same exception twice (both noted in one dunder attribute on the exception).
+Classification (:mod:`.classification`) looks at the exception object. The first span to
+record an exception decides its classification; outer spans it escapes through reuse it, and
+one span never records the same exception twice (both noted in one dunder attribute on the
+exception).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from otel_diag import semconv as sc
+from otel_diag.instrumentation.classification import classify_exception, type_name
 from otel_diag.instrumentation.content import render
 from otel_diag.instrumentation.tracing import get_tracer
 from otel_diag.projection.classify import classify
@@ -56,123 +56,6 @@ class ErrorInfo:
     category: str
     error_type: str
     message: str
-
-
-# Exception class names (any class in the MRO, most specific first) -> category. Names, not
-# classes: litellm, openai, httpx and requests are never imported to classify their errors.
-_BY_CLASS_NAME: dict[str, str] = {
-    "ContextWindowExceededError": "context_length",
-    "RateLimitError": "rate_limit",
-    "TooManyRequests": "rate_limit",
-    "ResourceExhausted": "rate_limit",
-    "Timeout": "timeout",
-    "TimeoutError": "timeout",
-    "APITimeoutError": "timeout",
-    "TimeoutException": "timeout",
-    "ReadTimeout": "timeout",
-    "ConnectTimeout": "timeout",
-    "WriteTimeout": "timeout",
-    "PoolTimeout": "timeout",
-    "DeadlineExceeded": "timeout",
-    "AuthenticationError": "auth",
-    "PermissionDeniedError": "auth",
-    "ContentPolicyViolationError": "invalid_request",
-    "UnsupportedParamsError": "invalid_request",
-    "UnprocessableEntityError": "invalid_request",
-    "BadRequestError": "invalid_request",
-    "ServiceUnavailableError": "dependency",
-    "InternalServerError": "dependency",
-    "BadGatewayError": "dependency",
-    "APIConnectionError": "dependency",
-    "ConnectionError": "dependency",
-    "ConnectError": "dependency",
-    "RemoteProtocolError": "dependency",
-    "JSONDecodeError": "output_parse",
-    "ValidationError": "validation",
-}
-# Only meaningful for errors of LLM client libraries (elsewhere "not found" is a tool error).
-_LLM_CLASS_NAMES: dict[str, str] = {"NotFoundError": "invalid_request"}
-_LLM_MODULES = frozenset({"litellm", "openai", "anthropic", "google", "mistralai", "cohere"})
-_STORAGE_MODULES = frozenset(
-    {"sqlalchemy", "psycopg", "psycopg2", "sqlite3", "asyncpg", "pymysql", "MySQLdb", "aiosqlite"}
-    | {"pymongo", "motor", "redis", "elasticsearch", "boto3", "botocore"}
-)
-
-
-def _root_module(cls: type) -> str:
-    return (cls.__module__ or "").split(".", 1)[0]
-
-
-def _by_class(exc: BaseException) -> tuple[str | None, bool]:
-    """(category from the exception's classes or None, whether it is an LLM client error)."""
-    mro = type(exc).__mro__
-    is_llm = _root_module(mro[0]) in _LLM_MODULES
-    for cls in mro:
-        root = _root_module(cls)
-        if root in _STORAGE_MODULES and cls is not BaseException:
-            return "storage", False
-        category = _BY_CLASS_NAME.get(cls.__name__)
-        if category is None and root in _LLM_MODULES:
-            category = _LLM_CLASS_NAMES.get(cls.__name__)
-        if category is not None:
-            return category, is_llm
-    return None, is_llm
-
-
-def _source_for(category: str, step_kind: str | None, is_llm: bool) -> str:
-    if category == "storage":
-        return LogSource.STORAGE.value
-    if is_llm or step_kind == "llm":
-        return LogSource.LLM.value
-    if step_kind == "tool":
-        return LogSource.TOOL.value
-    if category == "validation":
-        return LogSource.VALIDATION.value
-    if step_kind in ("agent", "activity"):
-        return LogSource.ACTIVITY.value
-    return LogSource.API.value
-
-
-def type_name(exc: BaseException) -> str:
-    """The exception's qualified type name, as the OpenTelemetry SDK writes ``exception.type``."""
-    cls = type(exc)
-    module = cls.__module__
-    return cls.__qualname__ if module in (None, "builtins") else f"{module}.{cls.__qualname__}"
-
-
-def classify_exception(
-    exc: BaseException,
-    step_kind: str | None = None,
-    *,
-    source: str | None = None,
-    category: str | None = None,
-) -> tuple[str, str]:
-    """``(source, category)`` of an exception raised in a step of ``step_kind``.
-
-    Explicit values win. Then the exception's classes decide (a litellm ``Timeout`` is a
-    timeout although it is also an ``APIConnectionError``); then the message rules shared
-    with the projection; then the exception it was raised from; a plain ``ValueError``
-    nothing else explains is a validation error.
-    """
-    by_class, is_llm = _by_class(exc)
-    if category is None:
-        category = by_class
-    if category is None:
-        message = str(exc)[:2000]
-        _, category = classify(type(exc).__name__, message, step_kind)
-        if category in ("internal", "tool_error"):
-            # A generic error raised while handling a specific one (a retry helper that
-            # failed after a rate limit) is explained by that one.
-            origin = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-            if origin is not None and origin is not exc:
-                origin_category, origin_llm = _by_class(origin)
-                if origin_category is not None:
-                    category, is_llm = origin_category, is_llm or origin_llm
-        if category in ("internal", "tool_error") and isinstance(exc, ValueError):
-            category = "validation"
-    if source is None:
-        source = _source_for(category, step_kind, is_llm)
-    return source, category
 
 
 _MARK = "__otel_diag_recorded__"
@@ -247,7 +130,8 @@ def record_error(
         src, cat = classify_exception(error, step_kind, source=source, category=category)
         etype = error_type or type_name(error)
         message = safe_text(str(error), MAX_ERROR_CHARS)
-        already_here = seen is not None and span_id in seen.spans
+        # A span that records nothing (sampled out) gets no event: skip the stack formatting.
+        already_here = (seen is not None and span_id in seen.spans) or not span.is_recording()
         stack = None if already_here else "".join(traceback.format_exception(error))
         _Recorded.mark(error, src, cat, span_id)
     else:

@@ -187,6 +187,8 @@ class LLMCall:
                 record_error(
                     span, "attempt failed; litellm retried", step_kind="llm", category=category
                 )
+            else:  # cancelled or interrupted: the span ends, nothing failed
+                return
             tracker.failed(self.parent_id, self.key, self.attempt)
         except Exception:
             tracing.internal_error("recording an LLM error")
