@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -52,6 +53,11 @@ class ErrorLogSpanExporter(SpanExporter):
         self._warned_tenants: set[str] = set()
         self._lock = threading.Lock()
         self.last_result: WriteResult | None = None
+        self._diagnosis_worker: Any = None
+        if self.settings.diagnosis_in_process:  # OTEL_DIAG_DIAGNOSIS_IN_PROCESS=true
+            from otel_diag.diagnosis.inprocess import start_in_process
+
+            self._diagnosis_worker = start_in_process(self.manager, self.settings)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
@@ -108,6 +114,9 @@ class ErrorLogSpanExporter(SpanExporter):
         if self._shutdown:
             return
         self._shutdown = True
+        worker, self._diagnosis_worker = self._diagnosis_worker, None
+        if worker is not None:
+            worker.stop(timeout=5.0)
         with self._lock:
             if self._owns_manager:
                 self.manager.dispose()

@@ -1,0 +1,309 @@
+"""``DiagnosticsService``: the seed spec's API, ``analyze_failure`` and ``get_latest_diagnosis``.
+
+One diagnosis, whoever asks for it (the batch worker, the REST API, the CLI):
+
+1. reuse a recent LLM report for the same set of error fingerprints (``OTEL_DIAG_DIAGNOSIS_TTL``);
+2. else, with ``OTEL_DIAG_DIAGNOSIS=auto`` and under the hourly spend cap, ask the LLM with a
+   budgeted, redacted prompt and validate the answer;
+3. else, or when the LLM fails, times out or answers something invalid, the rules.
+
+The report is stored in ``diagnostic_reports`` together with the run's claim (see
+:mod:`otel_diag.store.diagnosis_queue`), then emitted as a span linked to the failed trace.
+No database transaction is held while the LLM thinks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from opentelemetry.trace import TracerProvider
+from sqlalchemy import Engine
+
+from otel_diag.collector import diagnostic_context
+from otel_diag.config import Settings, load_settings
+from otel_diag.diagnosis import reports
+from otel_diag.diagnosis.llm import LLMCallError, LLMResult, call_llm, token_counter
+from otel_diag.diagnosis.prompt import build_prompt
+from otel_diag.diagnosis.rules import diagnose_by_rules
+from otel_diag.diagnosis.schema import InvalidAnswer, parse_answer, response_schema
+from otel_diag.diagnosis.span import emit_report_span
+from otel_diag.store import diagnosis_queue as dq
+from otel_diag.store import queries
+from otel_diag.store.engine import TenantDBManager, get_tenant_manager, validate_tenant_id
+
+logger = logging.getLogger(__name__)
+
+SPEND_WINDOW = timedelta(hours=1)
+
+
+class RunNotFoundError(LookupError):
+    """No run with that id, trace id or prefix in this tenant."""
+
+
+class NothingToDiagnoseError(ValueError):
+    """The run has no recorded errors."""
+
+
+class DiagnosisDisabledError(RuntimeError):
+    """``OTEL_DIAG_DIAGNOSIS=off``."""
+
+
+@dataclass(slots=True)
+class _Produced:
+    row: dict[str, Any]
+    outcome: str  # llm | rules | reused
+    llm_ms: float
+    produce_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Where one diagnosis spent its time (milliseconds), for the benchmark and metrics."""
+
+    run_id: str
+    outcome: str  # llm | rules | reused
+    produce_ms: float
+    llm_ms: float
+    store_ms: float
+
+
+def new_worker_id(prefix: str = "worker") -> str:
+    return f"{prefix}:{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def claim_lease(settings: Settings) -> float:
+    """Seconds a claim stays valid: two full LLM budgets plus a margin."""
+    return 2 * settings.llm_timeout * (settings.llm_retries + 1) + 60
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DiagnosticsService:
+    """Diagnoses failed runs of one tenant and stores the reports.
+
+    Args:
+        tenant_id: tenant whose runs to read (default ``OTEL_DIAG_TENANT`` / ``default``).
+        manager: shared engines (the server, the worker); default the process-wide one.
+        settings: resolved configuration; default the manager's.
+        tracer_provider: where diagnosis spans go (default: see :mod:`.span`).
+    """
+
+    def __init__(
+        self,
+        tenant_id: str | None = None,
+        *,
+        manager: TenantDBManager | None = None,
+        settings: Settings | None = None,
+        tracer_provider: TracerProvider | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings or (manager.settings if manager else load_settings())
+        self.manager = manager or get_tenant_manager(self.settings.database_url)
+        self.tenant_id = validate_tenant_id(tenant_id or self.settings.tenant)
+        self.tracer_provider = tracer_provider
+        self.worker_id = worker_id or new_worker_id("api")
+        self.timings: deque[Timing] = deque(maxlen=1000)
+
+    @property
+    def engine(self) -> Engine:
+        return self.manager.get_engine(self.tenant_id)
+
+    # --- the seed API -------------------------------------------------------------------
+    def get_latest_diagnosis(self, run_id: str | uuid.UUID) -> dict[str, Any] | None:
+        """The newest stored report of the run, or None (unknown run, or not diagnosed)."""
+        with self.engine.connect() as conn:
+            rid = queries.resolve_run(conn, run_id)
+            return queries.latest_diagnosis(conn, rid) if rid else None
+
+    def analyze_failure(self, run_id: str | uuid.UUID, force: bool = False) -> dict[str, Any]:
+        """Diagnose a run now and return the stored report (a JSON-ready dict).
+
+        Without ``force``, a report that already answers the run's current errors is
+        returned as is, and a worker diagnosing the run right now is waited for.
+        Raises :class:`RunNotFoundError`, :class:`NothingToDiagnoseError`,
+        :class:`DiagnosisDisabledError`, or ``AmbiguousRunError`` for an ambiguous prefix.
+        """
+        if self.settings.diagnosis == "off":
+            raise DiagnosisDisabledError("diagnosis is off (OTEL_DIAG_DIAGNOSIS=off)")
+        engine = self.engine
+        with engine.connect() as conn:
+            rid = queries.resolve_run(conn, run_id)
+            if rid is None:
+                raise RunNotFoundError(f"no run {str(run_id)!r} in tenant {self.tenant_id!r}")
+            loaded = dq.load_run(conn, rid)
+            latest = queries.latest_diagnosis(conn, rid)
+        assert loaded is not None
+        run, steps, errors = loaded
+        if not errors:
+            raise NothingToDiagnoseError(f"run {rid} has no recorded errors")
+        fingerprint = reports.run_fingerprint(errors)
+        if not force and latest is not None and latest["fingerprint"] == fingerprint:
+            return latest
+        lease = claim_lease(self.settings)
+        claim = dq.claim_run(
+            engine, rid, worker_id=self.worker_id, now=utcnow(), lease=lease, tenant=self.tenant_id
+        )
+        if claim is None and not force:
+            waited = self._wait_for_report(rid, fingerprint, lease)
+            if waited is not None:
+                return waited
+        started_ns = time.time_ns()
+        produced = self._produce(run, steps, errors, fingerprint, force=force)
+        t0 = time.perf_counter()
+        stored = False
+        if claim is not None:
+            stored = dq.complete(engine, claim, produced.row, fingerprint=fingerprint, now=utcnow())
+        if not stored:
+            dq.insert_report(engine, produced.row)
+        self._record(run, produced, t0)
+        self._emit(produced.row, run, steps, errors, started_ns)
+        return queries.jsonable(produced.row)
+
+    # --- used by the batch worker -------------------------------------------------------
+    def diagnose_claimed(self, claim: dq.Claim) -> dict[str, Any] | None:
+        """Diagnose a run this worker claimed; None if the run is gone or the claim was lost."""
+        engine = self.engine
+        with engine.connect() as conn:
+            loaded = dq.load_run(conn, claim.run_id)
+        if loaded is None:
+            return None  # merged into its named run, or deleted
+        run, steps, errors = loaded
+        if not errors:
+            dq.mark_failed(engine, claim, utcnow())
+            return None
+        fingerprint = reports.run_fingerprint(errors)
+        started_ns = time.time_ns()
+        produced = self._produce(run, steps, errors, fingerprint, force=False)
+        t0 = time.perf_counter()
+        if not dq.complete(engine, claim, produced.row, fingerprint=fingerprint, now=utcnow()):
+            logger.info("diagnosis of run %s dropped: its claim was taken over", claim.run_id)
+            return None
+        self._record(run, produced, t0)
+        self._emit(produced.row, run, steps, errors, started_ns)
+        return queries.jsonable(produced.row)
+
+    # --- internals ----------------------------------------------------------------------
+    def _record(self, run: dict[str, Any], produced: _Produced, store_started: float) -> None:
+        store_ms = (time.perf_counter() - store_started) * 1000
+        self.timings.append(
+            Timing(str(run["id"]), produced.outcome, produced.produce_ms, produced.llm_ms, store_ms)
+        )
+
+    def _wait_for_report(
+        self, run_id: uuid.UUID, fingerprint: str | None, budget: float
+    ) -> dict[str, Any] | None:
+        deadline = time.monotonic() + budget
+        delay = 0.05
+        while time.monotonic() < deadline:
+            with self.engine.connect() as conn:
+                latest = queries.latest_diagnosis(conn, run_id)
+            if latest is not None and latest["fingerprint"] == fingerprint:
+                return latest
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
+        return None
+
+    def _produce(
+        self,
+        run: dict[str, Any],
+        steps: list[dict[str, Any]],
+        errors: list[dict[str, Any]],
+        fingerprint: str | None,
+        *,
+        force: bool,
+    ) -> _Produced:
+        t0 = time.perf_counter()
+        settings = self.settings
+        rules = diagnose_by_rules(run, steps, errors)
+        step_names = list(dict.fromkeys(str(s["step_name"]) for s in steps))
+
+        def done(outcome: str, row: dict[str, Any], llm_ms: float = 0.0) -> _Produced:
+            elapsed = (time.perf_counter() - t0) * 1000
+            row["latency_ms"] = round(elapsed, 3)  # the whole diagnosis, LLM included
+            return _Produced(row, outcome, llm_ms, elapsed)
+
+        def fallback(reason: str, spent: LLMResult | None = None, llm_ms: float = 0.0) -> Any:
+            row = reports.rules_row(
+                run["id"],
+                rules,
+                reason=reason,
+                fingerprint=fingerprint,
+                now=utcnow(),
+                latency_ms=0.0,
+                spent=spent,
+            )
+            return done("rules", row, llm_ms)
+
+        now = utcnow()
+        if not force and fingerprint and settings.diagnosis_ttl > 0:
+            with self.engine.connect() as conn:
+                original = dq.find_reusable(
+                    conn, fingerprint, now - timedelta(seconds=settings.diagnosis_ttl)
+                )
+            if original is not None and (
+                original["resume_step"] is None or original["resume_step"] in step_names
+            ):
+                row = reports.reused_row(
+                    run["id"], original, fingerprint=fingerprint, now=now, latency_ms=0.0
+                )
+                return done("reused", row)
+        if settings.diagnosis == "rules":
+            return fallback("mode_rules")
+        if settings.spend_cap_usd_per_hour > 0:
+            with self.engine.connect() as conn:
+                spent = dq.spend_since(conn, now - SPEND_WINDOW)
+            if spent >= settings.spend_cap_usd_per_hour:
+                return fallback("spend_cap")
+        prompt = build_prompt(
+            diagnostic_context(run, steps, errors),
+            count_tokens=token_counter(settings.llm_model),
+        )
+        try:
+            result = call_llm(prompt.messages, response_schema(step_names), settings)
+        except LLMCallError as exc:
+            logger.info("diagnosis LLM request failed (%s); using the rules", exc.reason)
+            return fallback(exc.reason, llm_ms=exc.latency_ms)
+        try:
+            answer = parse_answer(result.content, step_names)
+        except InvalidAnswer as exc:
+            logger.info("diagnosis LLM answer rejected (%s); using the rules", exc)
+            return fallback(exc.reason, spent=result, llm_ms=result.latency_ms)
+        if answer.error_category is None:
+            answer = type(answer)(
+                answer.root_cause_analysis,
+                answer.recommended_actions,
+                answer.resume_step,
+                answer.confidence_score,
+                rules.error_category,
+            )
+        row = reports.llm_row(
+            run["id"], answer, result, fingerprint=fingerprint, now=utcnow(), latency_ms=0.0
+        )
+        return done("llm", row, result.latency_ms)
+
+    def _emit(
+        self,
+        row: dict[str, Any],
+        run: dict[str, Any],
+        steps: list[dict[str, Any]],
+        errors: list[dict[str, Any]],
+        started_ns: int,
+    ) -> None:
+        emit_report_span(
+            row,
+            run,
+            reports.link_targets(steps, errors),
+            tenant=self.tenant_id,
+            started_ns=started_ns,
+            provider=self.tracer_provider,
+        )
