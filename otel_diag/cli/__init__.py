@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "init": "otel_diag.cli.init:init_command",
     "runs": "otel_diag.cli.runs:runs_command",
     "errors": "otel_diag.cli.errors:errors_command",
+    "diagnose": "otel_diag.cli.diagnose:diagnose_command",
     "monitor": "otel_diag.cli.monitor:monitor_command",
     "stats": "otel_diag.cli.stats:stats_command",
     "cost": "otel_diag.cli.cost:cost_command",

@@ -1,0 +1,168 @@
+"""``otel-diag diagnose RUN`` and ``otel-diag diagnose --worker``.
+
+``diagnose RUN`` diagnoses one run now (RUN: full run UUID, unique prefix, or trace id) and
+prints the stored report; without ``--force`` a report that already answers the run's
+current errors is shown as is. ``diagnose --worker`` runs the batch processor alone, for
+every tenant, until SIGINT/SIGTERM (``--once``: what is ready now, then exit), the same
+worker ``otel-diag serve`` runs inside.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import uuid
+from typing import Any
+
+import click
+from rich.console import Group
+from rich.panel import Panel
+from rich.text import Text
+
+from otel_diag.cli import render
+from otel_diag.cli.common import fail, handle_errors, open_store, settings_from, store_options
+from otel_diag.cli.options import json_option
+from otel_diag.config import Settings
+from otel_diag.store.queries import AmbiguousRunError, get_run
+
+
+@click.command("diagnose")
+@click.argument("run", required=False)
+@store_options
+@click.option("--force", is_flag=True, help="Diagnose again even if a report is current.")
+@json_option
+@click.option(
+    "--worker",
+    is_flag=True,
+    help="Run the batch processor: diagnose every failed run of every tenant as it "
+    "completes, until SIGINT/SIGTERM.",
+)
+@click.option("--once", is_flag=True, help="With --worker: diagnose what is ready, then exit.")
+@handle_errors
+def diagnose_command(
+    run: str | None,
+    database_url: str | None,
+    tenant: str | None,
+    force: bool,
+    as_json: bool,
+    worker: bool,
+    once: bool,
+) -> None:
+    """Diagnose RUN (run id, unique prefix, or trace id), or run the diagnosis worker."""
+    if worker == bool(run):
+        fail("give a RUN to diagnose, or --worker (not both)")
+    if once and not worker:
+        fail("--once goes with --worker")
+    settings = settings_from(database_url, tenant)
+    if worker:
+        _worker(settings, once, as_json)
+    else:
+        assert run is not None
+        _one(settings, run, force, as_json)
+
+
+def _one(settings: Settings, ref: str, force: bool, as_json: bool) -> None:
+    from otel_diag.diagnosis.service import (
+        DiagnosisDisabledError,
+        DiagnosticsService,
+        NothingToDiagnoseError,
+        RunNotFoundError,
+    )
+
+    manager, engine = open_store(settings)
+    try:
+        service = DiagnosticsService(settings.tenant, manager=manager, settings=settings)
+        try:
+            report = service.analyze_failure(ref, force=force)
+        except RunNotFoundError:
+            fail(f"no run matches {ref!r} (give a run id, a unique prefix of one, or a trace id)")
+        except AmbiguousRunError as exc:
+            fail(f"{exc}; type more characters")
+        except (NothingToDiagnoseError, DiagnosisDisabledError) as exc:
+            fail(str(exc))
+        with engine.connect() as conn:
+            run = get_run(conn, uuid.UUID(report["run_id"])) or {}
+    finally:
+        manager.dispose()
+    report["trace_url"] = settings.trace_url(run.get("trace_id"))
+    if as_json:
+        render.emit_json(report)
+    else:
+        render.console().print(_panel(report, run))
+
+
+def _panel(report: dict[str, Any], run: dict[str, Any]) -> Panel:
+    actions = render.table(None, "#", "action", "why", right=("#",))
+    for action in report["recommended_actions"]:
+        actions.add_row(str(action["priority"]), action["action"], action.get("rationale") or "")
+    by = report["llm_provider"] + (f" ({report['llm_model']})" if report.get("llm_model") else "")
+    if report.get("fallback_reason"):
+        by += f", fallback: {report['fallback_reason']}"
+    if report.get("reused_from"):
+        by += f", reused from report {render.short_id(report['reused_from'])}"
+    usage = (
+        f"{render.count(report.get('prompt_tokens'))} prompt / "
+        f"{render.count(report.get('completion_tokens'))} completion tokens, "
+        f"{render.money(report.get('cost_usd'))}, {render.millis(report.get('latency_ms'))}"
+    )
+    facts = [
+        Text.assemble(("run        ", "bold"), str(report["run_id"]), f"  {run.get('name') or ''}"),
+        Text.assemble(("category   ", "bold"), report.get("error_category") or render.NONE),
+        Text.assemble(("resume at  ", "bold"), report.get("resume_step") or "start over"),
+        Text.assemble(("confidence ", "bold"), f"{report['confidence_score']:.2f}"),
+        Text.assemble(("by         ", "bold"), by),
+        Text.assemble(("usage      ", "bold"), usage),
+    ]
+    if report.get("trace_url"):
+        facts.append(Text.assemble(("trace      ", "bold"), report["trace_url"]))
+    return Panel(
+        Group(Text(report["root_cause_analysis"]), Text(""), actions, Text(""), *facts),
+        title=f"Diagnosis ({render.when(report['created_at'])})",
+        title_align="left",
+        expand=False,
+    )
+
+
+def _worker(settings: Settings, once: bool, as_json: bool) -> None:
+    from otel_diag.diagnosis.worker import DiagnosisWorker
+
+    if settings.diagnosis == "off":
+        fail("diagnosis is off (OTEL_DIAG_DIAGNOSIS=off)")
+    manager, _engine = open_store(settings)
+    worker = DiagnosisWorker(manager, settings)
+    out = render.console(stderr=as_json)
+    try:
+        if once:
+            stored = worker.drain()
+            out.print(f"diagnosed {stored} run(s)")
+        else:
+            _serve(worker, out)
+    finally:
+        manager.dispose()
+    if as_json:
+        render.emit_json({"worker_id": worker.worker_id, **dict(worker.stats)})
+
+
+def _serve(worker: Any, out: Any) -> None:
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        worker.start()
+        out.print(
+            f"diagnosis worker {worker.worker_id} running "
+            f"(mode {worker.settings.diagnosis}, model {worker.settings.llm_model}); "
+            "Ctrl-C to stop"
+        )
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        finished = worker.stop(timeout=10.0)
+        stats = dict(worker.stats)
+        out.print(
+            f"stopped{'' if finished else ' (diagnoses still running were left to their lease)'}: "
+            f"{stats.get('stored', 0)} report(s) stored"
+        )
