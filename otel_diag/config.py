@@ -56,6 +56,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "ingest_workers",
         "threads that decode and write OTLP requests in serve (2)",
     ),
+    "OTEL_DIAG_INGEST_PROCESSES": (
+        "ingest_processes",
+        "worker processes that decode and write OTLP requests in serve instead of threads, "
+        "spreading the Python work over cores (0 = threads in the server process)",
+    ),
     "OTEL_DIAG_ALERT_INTERVAL": (
         "alert_interval",
         "seconds between two evaluations of the alert rules by serve (30)",
@@ -113,6 +118,7 @@ class Settings:
     max_request_bytes: int = 32 * 1024 * 1024
     max_inflight: int = 16
     ingest_workers: int = 2
+    ingest_processes: int = 0
     alert_interval: float = 30.0
     alert_webhook: str | None = None
     alerts: tuple[dict[str, Any], ...] = field(default=(), hash=False)
@@ -151,6 +157,7 @@ _CONVERTERS: dict[str, Any] = {
     "max_request_bytes": int,
     "max_inflight": int,
     "ingest_workers": int,
+    "ingest_processes": int,
     "alert_interval": float,
     "alerts": lambda v: _alert_tables(v),
     "llm_timeout": lambda v: _at_least(float(v), 0.001),

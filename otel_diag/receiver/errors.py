@@ -16,6 +16,8 @@ class IngestError(Exception):
     http_status = 500
     reason = "internal"
     retry_after: float | None = None
+    spans = 0
+    """Spans the refused request carried, when it got far enough to know."""
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)

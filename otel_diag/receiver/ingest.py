@@ -3,11 +3,13 @@
 Why this shape:
 
 * **Bounded.** At most ``max_inflight`` requests are held at once (decoding, writing, or
-  waiting for a worker thread); one more is refused at once with UNAVAILABLE / 503 and a
-  retry delay, so a client that sends faster than the database takes costs at most
+  waiting for a worker); one more is refused at once with UNAVAILABLE / 503 and a retry
+  delay, so a client that sends faster than the database takes costs at most
   ``max_inflight x max_request_bytes`` of memory, never a growing queue.
 * **One hop.** Decompression, decoding, projection and the database write of a request run
-  in a single ``run_in_executor`` call; the event loop only moves bytes.
+  in a single executor call (:func:`otel_diag.receiver.work.ingest_body`); the event loop
+  only moves bytes. The executor is a thread pool, or with ``OTEL_DIAG_INGEST_PROCESSES`` a
+  pool of worker processes, which spreads the Python work over the machine's cores.
 * **A 2xx means stored.** The answer is sent after the rows are committed. A database that
   is down or locked yields UNAVAILABLE / 503, so the client (or a collector's persistent
   queue) resends; writes are idempotent, so a resend never duplicates a row.
@@ -17,33 +19,31 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import threading
-import zlib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-from sqlalchemy import exc as sa_exc
+from functools import partial
 
 from otel_diag.config import Settings
-from otel_diag.receiver.errors import (
-    IngestError,
-    InternalError,
-    Malformed,
-    Overloaded,
-    StoreUnavailable,
-    TooLarge,
-    UnsupportedMediaType,
+from otel_diag.receiver.errors import IngestError, InternalError, Overloaded, StoreUnavailable
+from otel_diag.receiver.work import (
+    JSON,
+    PROTOBUF,
+    Summary,
+    ingest_body,
+    ingest_in_worker,
+    init_worker,
 )
 from otel_diag.server.metrics import ServerMetrics
-from otel_diag.spans.from_otlp import Decoded, MalformedRequest, decode_json, decode_protobuf
 from otel_diag.store.sink import SpanSink
 
 logger = logging.getLogger(__name__)
 
-PROTOBUF = "protobuf"
-JSON = "json"
+__all__ = ["JSON", "PROTOBUF", "IngestOutcome", "Ingestor"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,33 +56,6 @@ class IngestOutcome:
     error_message: str
 
 
-def gunzip(body: bytes, limit: int) -> bytes:
-    """Inflate a gzip body, refusing anything that inflates past ``limit`` (gzip bombs)."""
-    out = bytearray()
-    data = body
-    while data:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out += inflater.decompress(data, limit + 1 - len(out))
-        except zlib.error as exc:
-            raise Malformed(f"invalid gzip body: {exc}") from None
-        if len(out) > limit:
-            raise TooLarge(f"request inflates past the {limit}-byte limit")
-        if not inflater.eof:
-            raise Malformed("truncated gzip body")
-        data = inflater.unused_data  # concatenated gzip members
-    return bytes(out)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Database failures worth a retry: unreachable, locked, timed out, connection lost."""
-    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, OSError)
-
-
 class Ingestor:
     """Turns raw OTLP request bodies into stored rows for any transport."""
 
@@ -93,15 +66,18 @@ class Ingestor:
         metrics: ServerMetrics,
         *,
         workers: int | None = None,
+        processes: int | None = None,
         max_inflight: int | None = None,
         max_request_bytes: int | None = None,
     ) -> None:
         self.sink = sink
+        self.settings = settings
         self.metrics = metrics
         self.max_request_bytes = max_request_bytes or settings.max_request_bytes
         self.max_inflight = max(1, max_inflight or settings.max_inflight)
-        workers = max(1, workers or settings.ingest_workers)
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="otel-diag-ingest")
+        self.processes = max(0, settings.ingest_processes if processes is None else processes)
+        self._workers = max(1, workers or settings.ingest_workers)
+        self._executor = self._new_executor()
         self._lock = threading.Lock()
         self._inflight = 0
         self._bytes = 0
@@ -109,6 +85,16 @@ class Ingestor:
         self._closed = False
         metrics.queue_depth.set_function(lambda: self._inflight)
         metrics.inflight_bytes.set_function(lambda: self._bytes)
+
+    def _new_executor(self) -> Executor:
+        if self.processes:
+            return ProcessPoolExecutor(
+                self.processes,
+                mp_context=multiprocessing.get_context("spawn"),  # never fork a gRPC process
+                initializer=init_worker,
+                initargs=(self.settings,),
+            )
+        return ThreadPoolExecutor(self._workers, thread_name_prefix="otel-diag-ingest")
 
     @property
     def inflight(self) -> int:
@@ -118,10 +104,8 @@ class Ingestor:
     def admit(self, nbytes: int = 0) -> Iterator[_Slot]:
         """Hold one in-flight slot for a request, or raise :class:`Overloaded` at once."""
         with self._lock:
-            if self._closed or self._inflight >= self.max_inflight:
-                refused = True
-            else:
-                refused = False
+            refused = self._closed or self._inflight >= self.max_inflight
+            if not refused:
                 self._inflight += 1
                 self._bytes += nbytes
         if refused:
@@ -145,91 +129,82 @@ class Ingestor:
     ) -> IngestOutcome:
         """Decode and store one request off the event loop; raises an :class:`IngestError`."""
         loop = asyncio.get_running_loop()
+        limit = self.max_request_bytes
+        if self.processes:
+            call = partial(ingest_in_worker, body, fmt, encoding, tenant, limit)
+        else:
+            call = partial(ingest_body, self.sink, body, fmt, encoding, tenant, limit)
         try:
-            return await loop.run_in_executor(
-                self._executor, self._process_sync, body, fmt, encoding, tenant, transport
-            )
-        except IngestError:
+            summary = await loop.run_in_executor(self._executor, call)
+        except IngestError as exc:
+            self._failed(exc, transport)
             raise
+        except BrokenProcessPool:
+            self._replace_broken_pool()
+            raise StoreUnavailable("an ingest worker process died; retry") from None
         except RuntimeError as exc:  # the executor was shut down: we are stopping
             raise Overloaded(f"otel-diag is shutting down: {exc}") from None
         except Exception as exc:  # a bug of ours: answer INTERNAL, keep serving
             logger.error("otel-diag: ingest failed", exc_info=exc)
             raise InternalError(f"internal error: {type(exc).__name__}") from None
+        self._stored(summary, transport, tenant)
+        return IngestOutcome(
+            spans=summary.spans,
+            accepted=summary.accepted,
+            rejected=summary.rejected,
+            error_message="; ".join(summary.reasons),
+        )
 
     def count(self, transport: str, result: str) -> None:
         """Count one finished request (``ok`` or an :class:`IngestError` reason)."""
         self.metrics.requests.labels(transport, result).inc()
 
-    def _decode(self, body: bytes, fmt: str, encoding: str | None) -> Decoded:
-        if encoding == "gzip":
-            body = gunzip(body, self.max_request_bytes)
-        elif encoding not in (None, "", "identity"):
-            raise UnsupportedMediaType(f"unsupported Content-Encoding {encoding!r}; use gzip")
-        if len(body) > self.max_request_bytes:
-            raise TooLarge(f"request larger than the {self.max_request_bytes}-byte limit")
-        try:
-            return decode_protobuf(body) if fmt == PROTOBUF else decode_json(body)
-        except MalformedRequest as exc:
-            raise Malformed(str(exc)) from None
-
-    def _process_sync(
-        self, body: bytes, fmt: str, encoding: str | None, tenant: str | None, transport: str
-    ) -> IngestOutcome:
-        decoded = self._decode(body, fmt, encoding)
-        m = self.metrics
-        spans = len(decoded.records) + decoded.rejected
-        m.spans_received.labels(transport).inc(spans)
-        if decoded.dropped_attributes:
-            m.attributes_dropped.inc(decoded.dropped_attributes)
-        if tenant is not None:
-            claims = sum(1 for r in decoded.records if r.tenant_id and r.tenant_id != tenant)
-            if claims:
-                m.tenant_overrides.labels(tenant).inc(claims)
-        try:
-            result = self.sink.write(decoded.records, tenant=tenant)
-        except Exception as exc:
-            m.spans_refused.labels(
-                "database_unavailable" if _is_transient(exc) else "internal"
-            ).inc(len(decoded.records))
-            raise self._store_failure(exc) from None
-        if self._failing:
-            self._failing = False
-            logger.warning("otel-diag: database writes recovered")
-        if decoded.rejected:
-            m.spans_dropped.labels("invalid_span").inc(decoded.rejected)
-        if result.rejected:
-            m.spans_dropped.labels("invalid_tenant").inc(result.rejected)
-        for name, count in result.tenants.items():
-            m.spans_stored.labels(name).inc(count)
-        if result.error_rows:
-            m.error_rows.inc(result.error_rows)
-        for model, cost in result.cost_by_model.items():
-            if cost > 0:
-                m.observed_cost.labels(model).inc(cost)
-        reasons = decoded.reasons + result.reasons
-        return IngestOutcome(
-            spans=spans,
-            accepted=result.accepted,
-            rejected=decoded.rejected + result.rejected,
-            error_message="; ".join(reasons),
-        )
-
-    def _store_failure(self, exc: Exception) -> IngestError:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        first = detail[0][:300] if detail else type(exc).__name__
-        if _is_transient(exc):
+    def _failed(self, exc: IngestError, transport: str) -> None:
+        spans = exc.spans
+        if spans:
+            self.metrics.spans_received.labels(transport).inc(spans)
+        if isinstance(exc, StoreUnavailable):
+            self.metrics.spans_refused.labels(exc.reason).inc(spans)
             if not self._failing:
                 self._failing = True
                 logger.error(
-                    "otel-diag: database unavailable (%s: %s); refusing ingest with "
-                    "UNAVAILABLE until it recovers",
-                    type(exc).__name__,
-                    first,
+                    "otel-diag: %s; refusing ingest with UNAVAILABLE until it recovers", exc
                 )
-            return StoreUnavailable(f"database unavailable: {first}")
-        logger.error("otel-diag: ingest failed", exc_info=exc)
-        return InternalError(f"internal error while storing spans: {type(exc).__name__}")
+        elif isinstance(exc, InternalError):
+            self.metrics.spans_refused.labels(exc.reason).inc(spans)
+
+    def _stored(self, s: Summary, transport: str, forced_tenant: str | None) -> None:
+        if self._failing:
+            self._failing = False
+            logger.warning("otel-diag: database writes recovered")
+        m = self.metrics
+        m.spans_received.labels(transport).inc(s.spans)
+        if s.dropped_attributes:
+            m.attributes_dropped.inc(s.dropped_attributes)
+        if s.tenant_claims and forced_tenant is not None:
+            m.tenant_overrides.labels(forced_tenant).inc(s.tenant_claims)
+        if s.rejected_spans:
+            m.spans_dropped.labels("invalid_span").inc(s.rejected_spans)
+        if s.rejected_tenant:
+            m.spans_dropped.labels("invalid_tenant").inc(s.rejected_tenant)
+        for tenant, count in s.tenants.items():
+            m.spans_stored.labels(tenant).inc(count)
+        if s.error_rows:
+            m.error_rows.inc(s.error_rows)
+        for model, cost in s.cost_by_model.items():
+            if cost > 0:
+                m.observed_cost.labels(model).inc(cost)
+
+    def _replace_broken_pool(self) -> None:
+        with self._lock:
+            broken = self._executor
+            if self._closed or not isinstance(broken, ProcessPoolExecutor):
+                return
+            if not getattr(broken, "_broken", False):
+                return  # someone replaced it already
+            logger.error("otel-diag: an ingest worker process died; starting a new pool")
+            self._executor = self._new_executor()
+        broken.shutdown(wait=False, cancel_futures=True)
 
     def close(self, wait: bool = True) -> None:
         """Refuse new requests and (optionally) wait for the ones being written."""

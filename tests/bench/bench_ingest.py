@@ -150,11 +150,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found += [child, *_descendants(child)]
+    return found
+
+
 def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak RSS (VmHWM) of a process plus its worker processes, in MiB."""
+    total = 0
+    for proc in (pid, *_descendants(pid)):
+        try:
+            status = Path(f"/proc/{proc}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return total / 1024
 
 
 @dataclass
@@ -288,7 +307,7 @@ def main() -> None:
     print(
         f"load: {spans} spans in {len(bodies)} requests of {SPANS_PER_REQUEST} "
         f"({mib:.1f} MiB protobuf), 10% of traces failing; built in "
-        f"{time.perf_counter() - started:.1f}s"
+        f"{time.perf_counter() - started:.1f}s; load average {os.getloadavg()[0]:.1f}"
     )
     concurrency = 4
     ceiling_s, ceiling_rss = run_ceiling(bodies, concurrency)
@@ -296,32 +315,54 @@ def main() -> None:
     print(
         f"ceiling (parse + ack, no storage): {ceiling:,.0f} spans/s, peak RSS {ceiling_rss:.0f} MiB"
     )
+    for backend in ("sqlite", "postgresql"):
+        for processes in (0, 2):
+            try:
+                rate, line = _run_one(
+                    backend, processes, bodies, concurrency, want_steps, want_errors
+                )
+            except Exception as exc:  # e.g. no PostgreSQL here: report, go on
+                print(f"{backend}: failed ({type(exc).__name__}: {exc})")
+                continue
+            print(f"{line}, {rate / ceiling:.1%} of the ceiling")
+    _flood(bodies)
 
-    targets: list[tuple[str, str, str | None]] = []
-    tmp = tempfile.mkdtemp(prefix="otel-diag-bench-")
-    targets.append(("sqlite", f"sqlite:///{tmp}/bench.db", None))
+
+def _run_one(
+    backend: str,
+    processes: int,
+    bodies: list[bytes],
+    concurrency: int,
+    want_steps: int,
+    want_errors: int,
+) -> tuple[float, str]:
+    """One otel-diag server on a fresh database; returns (spans/s, report line)."""
+    pg_name = None
+    if backend == "sqlite":
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='otel-diag-bench-')}/bench.db"
+    else:
+        pg_name, url = _pg_database()
     try:
-        pg_name, pg_url = _pg_database()
-        targets.append(("postgresql", pg_url, pg_name))
-    except Exception as exc:
-        print(f"postgresql: skipped ({type(exc).__name__}: {exc})")
-    for label, url, pg_name in targets:
-        try:
-            result, rss = run_otel_diag(url, bodies, concurrency)
-            n_steps, n_errors = _count(url)
-            rate = spans / result.seconds
-            ok = n_steps == want_steps and n_errors == want_errors
-            print(
-                f"{label}: {rate:,.0f} spans/s accepted = persisted "
-                f"({result.seconds:.1f}s, {result.refused} UNAVAILABLE resends), "
-                f"{rate / ceiling:.0%} of the ceiling; rows queryable: steps {n_steps}/{want_steps}, "
-                f"errors {n_errors}/{want_errors} {'OK' if ok else 'MISMATCH'}; "
-                f"peak RSS {rss:.0f} MiB"
-            )
-        finally:
-            if pg_name:
-                _drop_pg(pg_name)
+        env = {"OTEL_DIAG_INGEST_PROCESSES": str(processes)}
+        result, rss = run_otel_diag(url, bodies, concurrency, env=env)
+        n_steps, n_errors = _count(url)
+    finally:
+        if pg_name:
+            _drop_pg(pg_name)
+    spans = len(bodies) * SPANS_PER_REQUEST
+    rate = spans / result.seconds
+    ok = n_steps == want_steps and n_errors == want_errors
+    mode = f"{processes} ingest processes" if processes else "ingest threads"
+    return rate, (
+        f"{backend} ({mode}): {rate:,.0f} spans/s accepted = persisted "
+        f"({result.seconds:.1f}s, {result.refused} UNAVAILABLE resends); rows queryable: "
+        f"steps {n_steps}/{want_steps}, errors {n_errors}/{want_errors} "
+        f"{'OK' if ok else 'MISMATCH'}; peak RSS {rss:.0f} MiB"
+    )
 
+
+def _flood(bodies: list[bytes]) -> None:
+    spans = len(bodies) * SPANS_PER_REQUEST
     # Clients far faster than the database: 48 requests in flight on 4 connections against
     # the default in-flight bound of 16; memory must stay bounded (refusals, no growing queue).
     tmp2 = tempfile.mkdtemp(prefix="otel-diag-bench-")

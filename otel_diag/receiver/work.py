@@ -1,0 +1,154 @@
+"""The work of one ingest request, in one call: inflate, decode, project and write.
+
+Kept apart from the transports and from admission so it can run anywhere: in a thread of
+the server process, or in a worker process (``OTEL_DIAG_INGEST_PROCESSES``), which takes the
+Python-heavy decode and projection off the server's GIL. Its result is a small picklable
+:class:`Summary`; its failures are :class:`~otel_diag.receiver.errors.IngestError` instances
+(database errors are classified here, where the driver exception is), so nothing
+driver-specific crosses a process boundary.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import zlib
+from dataclasses import dataclass, field
+
+from sqlalchemy import exc as sa_exc
+
+from otel_diag.config import Settings
+from otel_diag.receiver.errors import (
+    IngestError,
+    InternalError,
+    Malformed,
+    StoreUnavailable,
+    TooLarge,
+    UnsupportedMediaType,
+)
+from otel_diag.spans.from_otlp import Decoded, MalformedRequest, decode_json, decode_protobuf
+from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sink import SpanSink
+
+logger = logging.getLogger(__name__)
+
+PROTOBUF = "protobuf"
+JSON = "json"
+
+
+@dataclass(slots=True)
+class Summary:
+    """What one request carried and stored (everything the metrics and the answer need)."""
+
+    spans: int = 0
+    accepted: int = 0
+    rejected_spans: int = 0
+    rejected_tenant: int = 0
+    reasons: list[str] = field(default_factory=list)
+    dropped_attributes: int = 0
+    tenant_claims: int = 0
+    tenants: dict[str, int] = field(default_factory=dict)
+    error_rows: int = 0
+    cost_by_model: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> int:
+        return self.rejected_spans + self.rejected_tenant
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Inflate a gzip body, refusing anything that inflates past ``limit`` (gzip bombs)."""
+    out = bytearray()
+    data = body
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(data, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise Malformed(f"invalid gzip body: {exc}") from None
+        if len(out) > limit:
+            raise TooLarge(f"request inflates past the {limit}-byte limit")
+        if not inflater.eof:
+            raise Malformed("truncated gzip body")
+        data = inflater.unused_data  # concatenated gzip members
+    return bytes(out)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Database failures worth a retry: unreachable, locked, timed out, connection lost."""
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, OSError)
+
+
+def decode_body(body: bytes, fmt: str, encoding: str | None, limit: int) -> Decoded:
+    if encoding == "gzip":
+        body = gunzip(body, limit)
+    elif encoding not in (None, "", "identity"):
+        raise UnsupportedMediaType(f"unsupported Content-Encoding {encoding!r}; use gzip")
+    if len(body) > limit:
+        raise TooLarge(f"request larger than the {limit}-byte limit")
+    try:
+        return decode_protobuf(body) if fmt == PROTOBUF else decode_json(body)
+    except MalformedRequest as exc:
+        raise Malformed(str(exc)) from None
+
+
+def ingest_body(
+    sink: SpanSink, body: bytes, fmt: str, encoding: str | None, tenant: str | None, limit: int
+) -> Summary:
+    """Decode and store one request; raises an :class:`IngestError` (with ``spans`` set)."""
+    decoded = decode_body(body, fmt, encoding, limit)
+    claims = 0
+    if tenant is not None:
+        claims = sum(1 for r in decoded.records if r.tenant_id and r.tenant_id != tenant)
+    try:
+        result = sink.write(decoded.records, tenant=tenant)
+    except Exception as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        first = detail[0][:300] if detail else type(exc).__name__
+        failure: IngestError
+        if is_transient(exc):
+            failure = StoreUnavailable(f"database unavailable: {first}")
+        else:
+            logger.error("otel-diag: storing spans failed", exc_info=exc)
+            failure = InternalError(f"internal error while storing spans: {type(exc).__name__}")
+        failure.spans = len(decoded.records)
+        raise failure from None
+    return Summary(
+        spans=len(decoded.records) + decoded.rejected,
+        accepted=result.accepted,
+        rejected_spans=decoded.rejected,
+        rejected_tenant=result.rejected,
+        reasons=decoded.reasons + result.reasons,
+        dropped_attributes=decoded.dropped_attributes,
+        tenant_claims=claims,
+        tenants=dict(result.tenants),
+        error_rows=result.error_rows,
+        cost_by_model=dict(result.cost_by_model),
+    )
+
+
+# --- worker processes ------------------------------------------------------------------------
+
+_worker_sink: SpanSink | None = None
+
+
+def init_worker(settings: Settings) -> None:
+    """Process-pool initializer: one manager (engines) and sink per worker process."""
+    global _worker_sink
+    logging.basicConfig(level=logging.WARNING)
+    manager = TenantDBManager(settings.resolved_database_url, settings)
+    _worker_sink = SpanSink(manager, settings)
+    atexit.register(manager.dispose)
+
+
+def ingest_in_worker(
+    body: bytes, fmt: str, encoding: str | None, tenant: str | None, limit: int
+) -> Summary:
+    """:func:`ingest_body` with the worker process's own sink."""
+    if _worker_sink is None:
+        raise InternalError("ingest worker process was not initialized")
+    return ingest_body(_worker_sink, body, fmt, encoding, tenant, limit)

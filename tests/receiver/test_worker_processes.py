@@ -1,0 +1,56 @@
+"""``OTEL_DIAG_INGEST_PROCESSES``: the same ingest, decoded and written in worker processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from tests.receiver.harness import Running
+from tests.receiver.otlp import Span, agent_trace, to_json, to_protobuf
+
+
+def test_worker_processes_store_refuse_and_report_like_threads(
+    serve: Callable[..., Running],
+) -> None:
+    srv = serve(ingest_processes=2)
+    body = to_protobuf(agent_trace("in-a-worker")).SerializeToString()
+    srv.raw_export(body)
+    srv.raw_export(body)  # idempotent there too
+    assert srv.counts() == {"runs": 1, "steps": 3, "errors": 2}
+    js = srv.http.post(
+        "/v1/traces",
+        content=json.dumps(to_json([Span("ok"), Span("bad", span_id=b"\x01")])),
+        headers={"content-type": "application/json"},
+    )
+    assert js.json()["partialSuccess"]["rejectedSpans"] in ("1", 1)
+    with pytest.raises(grpc.RpcError) as info:
+        srv.raw_export(b"\xff\xff\xff\xff")
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    metrics = srv.http.get("/metrics").text
+    assert 'otel_diag_spans_received_total{transport="grpc"} 8.0' in metrics
+    assert 'otel_diag_spans_dropped_total{reason="invalid_span"} 1.0' in metrics
+
+
+def test_a_dead_worker_process_costs_a_retry_not_the_server(serve: Callable[..., Running]) -> None:
+    srv = serve(ingest_processes=1)
+    srv.raw_export(to_protobuf(agent_trace("warm-up")).SerializeToString())
+    workers = list(srv.server.ingestor._executor._processes)  # type: ignore[attr-defined]
+    os.kill(workers[0], signal.SIGKILL)
+    body = to_protobuf(agent_trace("after-crash")).SerializeToString()
+    outcomes = []
+    for _ in range(20):  # the pool is replaced; a client's retry then succeeds
+        try:
+            ExportTraceServiceResponse.FromString(srv.raw_export(body))
+            outcomes.append("ok")
+            break
+        except grpc.RpcError as exc:
+            outcomes.append(exc.code().name)  # type: ignore[attr-defined]
+    assert outcomes[-1] == "ok" and set(outcomes[:-1]) <= {"UNAVAILABLE"}
+    assert srv.counts()["runs"] == 2
+    assert srv.healthy()
