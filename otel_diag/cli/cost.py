@@ -57,8 +57,9 @@ def cost_command(
     )
     if not total["calls"]:
         return
-    for key, title in (("by_model", "model"), ("by_agent", "agent"), ("by_day", "day")):
-        out.print(_usage_table(f"By {title}", title, key, data[key]))
+    out.print(_usage_table("By model", "model", data["by_model"]))
+    out.print(_usage_table("By agent (runs started in the window)", "agent", data["by_agent"]))
+    out.print(_usage_table("By day (UTC)", "day", data["by_day"]))
     if data["unpriced"]:
         tbl = render.table(
             "Unpriced (model not in litellm's price map)",
@@ -116,7 +117,7 @@ def cost_command(
         out.print(ex)
 
 
-def _usage_table(title: str, label: str, key: str, rows: list[dict[str, Any]]) -> Any:
+def _usage_table(title: str, label: str, rows: list[dict[str, Any]]) -> Any:
     tbl = render.table(title, label, *_USAGE, "share", right=(*_USAGE, "share"))
     grand = sum(r["cost_usd"] for r in rows) or 0.0
     for r in rows:

@@ -1,14 +1,15 @@
 """``otel-diag export``: errors, runs or steps to CSV, JSON or JSON Lines, streamed.
 
 Rows go from a streaming cursor straight to the file in batches, so a million rows never
-sit in memory. The file is written next to its destination and renamed into place at the
-end, so a failed export never leaves half a file behind. On a terminal a progress bar
-shows rows written; a one-line summary with the rate ends every export.
+sit in memory; CSV from PostgreSQL is rendered by the server itself (``COPY ... TO
+STDOUT``) and only copied through. The file is written next to its destination and
+renamed into place at the end, so a failed export never leaves half a file behind. On a
+terminal a progress bar shows rows (or bytes) written; a one-line summary with the rate
+ends every export.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -18,21 +19,30 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from otel_diag.cli import render
 from otel_diag.cli.common import fail, handle_errors, store_options
 from otel_diag.cli.options import SINCE, json_option, run_filter_options, since_option
 from otel_diag.cli.session import reading, resolve_or_fail
-from otel_diag.config import Settings
 from otel_diag.store.export_rows import (
     EXPORTS,
     JSON_COLUMNS,
     ExportFilter,
+    can_copy,
     columns,
+    copy_csv,
     count_rows,
     iter_batches,
 )
@@ -100,14 +110,25 @@ def export_command(
         flt = ExportFilter(
             since=since, until=until, run_id=run_id, status=status, agent=agent, limit=limit
         )
-        total = count_rows(conn, table_name, flt) if show_progress else None
-        names = list(columns(table_name))
-        trace_col = names.index("trace_id") if settings.trace_url_template else None
-        if trace_col is not None:
-            names.append("trace_url")
-        batches = _with_trace_urls(iter_batches(conn, table_name, flt), trace_col, settings)
-        with _destination(output) as stream, _progress(show_progress, total) as advance:
-            written = _WRITERS[fmt](stream, names, batches, advance)
+        template = settings.trace_url_template
+        names = list(columns(table_name, trace_url=bool(template)))
+        with _destination(output) as stream:
+            if fmt == "csv" and can_copy(conn):
+                # PostgreSQL renders the CSV itself; progress is in bytes.
+                stream.flush()
+                binary = stream.buffer
+                with _progress(show_progress, None, unit="bytes") as advance:
+
+                    def write(chunk: bytes) -> None:
+                        binary.write(chunk)
+                        advance(len(chunk))
+
+                    written = copy_csv(conn, table_name, flt, write, trace_url_template=template)
+            else:
+                total = count_rows(conn, table_name, flt) if show_progress else None
+                batches = iter_batches(conn, table_name, flt, trace_url_template=template)
+                with _progress(show_progress, total) as advance:
+                    written = _WRITERS[fmt](stream, names, batches, advance)
     seconds = time.perf_counter() - started
     rate = written / seconds if seconds > 0 else 0.0
     summary = {
@@ -133,18 +154,8 @@ def _format_from_suffix(output: str) -> str:
     return {"json": "json", "jsonl": "jsonl", "ndjson": "jsonl"}.get(suffix, "csv")
 
 
-def _with_trace_urls(
-    batches: Iterator[Sequence[Sequence[Any]]], trace_col: int | None, settings: Settings
-) -> Iterator[Sequence[Sequence[Any]]]:
-    if trace_col is None:
-        yield from batches
-        return
-    for batch in batches:
-        yield [(*row, settings.trace_url(row[trace_col])) for row in batch]
-
-
 @contextmanager
-def _destination(output: str) -> Iterator[IO[str]]:
+def _destination(output: str) -> Iterator[TextIO]:
     """The open output: stdout for '-', else a temp file renamed into place on success."""
     if output == "-":
         yield sys.stdout
@@ -157,6 +168,9 @@ def _destination(output: str) -> Iterator[IO[str]]:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
             yield stream
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp made it private; a finished export is not
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -164,29 +178,40 @@ def _destination(output: str) -> Iterator[IO[str]]:
 
 
 @contextmanager
-def _progress(enabled: bool, total: int | None) -> Iterator[Callable[[int], None]]:
+def _progress(
+    enabled: bool, total: int | None, unit: str = "rows"
+) -> Iterator[Callable[[int], None]]:
+    """A transient progress bar on stderr: rows of ``total``, or bytes written."""
     if not enabled:
         yield lambda _n: None
         return
-    bar = Progress(
-        TextColumn("exporting"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=render.console(stderr=True),
-        transient=True,
-    )
+    shown: list[Any] = [TextColumn("exporting"), BarColumn()]
+    if unit == "bytes":
+        shown += [DownloadColumn(), TransferSpeedColumn()]
+    else:
+        shown += [MofNCompleteColumn(), TimeRemainingColumn()]
+    bar = Progress(*shown, console=render.console(stderr=True), transient=True)
     with bar:
         task = bar.add_task("export", total=total)
         yield lambda n: bar.advance(task, n)
 
 
-def _write_csv(stream: IO[str], names: list[str], batches: Any, advance: Any) -> int:
-    writer = csv.writer(stream)
-    writer.writerow(names)
+def _csv_field(value: Any) -> str:
+    """One CSV field: text always quoted (quotes doubled), NULL empty, numbers as Python
+    prints them. Several times faster than ``csv.writer`` on long stack traces."""
+    if value is None:
+        return ""
+    if type(value) is str:
+        return '"' + value.replace('"', '""') + '"'
+    return repr(value)
+
+
+def _write_csv(stream: TextIO, names: list[str], batches: Any, advance: Any) -> int:
+    stream.write(",".join(names) + "\n")
     written = 0
+    field = _csv_field
     for batch in batches:
-        writer.writerows(batch)
+        stream.write("".join([",".join([field(v) for v in row]) + "\n" for row in batch]))
         written += len(batch)
         advance(len(batch))
     return written
@@ -204,7 +229,7 @@ def _dicts(names: list[str], batches: Any, advance: Any) -> Iterator[str]:
         advance(len(batch))
 
 
-def _write_jsonl(stream: IO[str], names: list[str], batches: Any, advance: Any) -> int:
+def _write_jsonl(stream: TextIO, names: list[str], batches: Any, advance: Any) -> int:
     written = 0
     for line in _dicts(names, batches, advance):
         stream.write(line + "\n")
@@ -212,7 +237,7 @@ def _write_jsonl(stream: IO[str], names: list[str], batches: Any, advance: Any) 
     return written
 
 
-def _write_json(stream: IO[str], names: list[str], batches: Any, advance: Any) -> int:
+def _write_json(stream: TextIO, names: list[str], batches: Any, advance: Any) -> int:
     written = 0
     stream.write("[")
     for line in _dicts(names, batches, advance):
@@ -222,7 +247,7 @@ def _write_json(stream: IO[str], names: list[str], batches: Any, advance: Any) -
     return written
 
 
-_WRITERS: dict[str, Callable[[IO[str], list[str], Any, Any], int]] = {
+_WRITERS: dict[str, Callable[[TextIO, list[str], Any, Any], int]] = {
     "csv": _write_csv,
     "jsonl": _write_jsonl,
     "json": _write_json,

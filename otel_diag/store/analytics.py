@@ -49,10 +49,13 @@ def duration_ms(conn: Connection, start: Any, end: Any) -> ColumnElement[Any]:
     return (func.julianday(end) - func.julianday(start)) * 86400000.0
 
 
-def day_bucket(conn: Connection, column: Any) -> ColumnElement[str]:
-    """``YYYY-MM-DD`` of a UTC timestamp."""
+def day_bucket(conn: Connection, column: Any) -> ColumnElement[Any]:
+    """The UTC day of a timestamp (a timestamp on PostgreSQL, ``YYYY-MM-DD`` on SQLite).
+
+    ``date_trunc`` rather than ``to_char``: this runs once per row of a large window.
+    """
     if conn.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+        return func.date_trunc("day", func.timezone("UTC", column))
     return func.substr(column, 1, 10)
 
 
@@ -196,22 +199,22 @@ def cost_breakdown(
     *,
     examples: int = 10,
 ) -> dict[str, Any]:
-    """Cost by model, agent and day over the steps started in ``[since, until)``.
+    """Cost by model and by day over the LLM steps started in ``[since, until)``, and by
+    agent over the runs started in it.
 
-    One grouped pass over the window (day x model x agent x cost source) rolled up here,
-    so the database scans the window once. Tokens of models without a price are listed
-    apart; steps whose reported and computed cost disagree are counted with both totals,
-    and a few recent ones returned as examples.
+    One grouped pass over the steps of the window (day x model x cost source, no join:
+    the window may hold millions of steps) rolled up here, and one over the window's runs,
+    whose stored aggregates already carry each run's tokens and cost, for the agents.
+    Tokens of models without a price are listed apart; steps whose reported and computed
+    cost disagree are counted with both totals, and a few recent ones returned as examples.
     """
     mismatch = _mismatch(conn)
     day = day_bucket(conn, steps.c.started_at)
     model = func.coalesce(steps.c.model, NO_MODEL)
-    agent = func.coalesce(runs.c.agent_name, NO_AGENT)
     rows = conn.execute(
         select(
             day,
             model,
-            agent,
             steps.c.cost_source,
             func.count(),
             func.sum(steps.c.input_tokens),
@@ -221,17 +224,16 @@ def cost_breakdown(
             func.sum(case((mismatch, steps.c.cost_reported_usd), else_=None)),
             func.sum(case((mismatch, steps.c.cost_computed_usd), else_=None)),
         )
-        .select_from(steps.outerjoin(runs, runs.c.id == steps.c.run_id))
         .where(_between(steps.c.started_at, since, until), steps.c.cost_source.is_not(None))
-        .group_by(day, model, agent, steps.c.cost_source)
+        .group_by(day, model, steps.c.cost_source)
     ).all()
-    by: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in ("model", "agent", "day")}
+    by: dict[str, dict[str, dict[str, Any]]] = {"model": {}, "day": {}}
     unpriced: dict[str, dict[str, Any]] = {}
     mismatched: dict[str, dict[str, Any]] = {}
     total = _bucket("total")
-    for d, m, a, source, n, inp, out, cost, nmis, rep, comp in rows:
+    for d, m, source, n, inp, out, cost, nmis, rep, comp in rows:
         inp, out = int(inp or 0), int(out or 0)
-        for bucket in (total, _get(by["model"], m), _get(by["agent"], a), _get(by["day"], d)):
+        for bucket in (total, _get(by["model"], m), _get(by["day"], _day(d))):
             bucket["calls"] += n
             bucket["input_tokens"] += inp
             bucket["output_tokens"] += out
@@ -252,15 +254,12 @@ def cost_breakdown(
             mm["steps"] += int(nmis)
             mm["reported_usd"] += float(rep or 0.0)
             mm["computed_usd"] += float(comp or 0.0)
-    ordered = {
-        k: sorted(v.values(), key=lambda b: (-b["cost_usd"], b["name"])) for k, v in by.items()
-    }
-    ordered["day"] = sorted(by["day"].values(), key=lambda b: b["name"])
+    by_model = sorted(by["model"].values(), key=lambda b: (-b["cost_usd"], b["name"]))
     return {
         "total": _strip(total),
-        "by_model": [_strip(b, "model") for b in ordered["model"]],
-        "by_agent": [_strip(b, "agent") for b in ordered["agent"]],
-        "by_day": [_strip(b, "day") for b in ordered["day"]],
+        "by_model": [_strip(b, "model") for b in by_model],
+        "by_agent": _agent_costs(conn, since, until),
+        "by_day": [_strip(b, "day") for b in sorted(by["day"].values(), key=lambda b: b["name"])],
         "unpriced": sorted(
             unpriced.values(), key=lambda u: -(u["input_tokens"] + u["output_tokens"])
         ),
@@ -269,6 +268,43 @@ def cost_breakdown(
             "examples": _mismatch_examples(conn, since, until, examples) if mismatched else [],
         },
     }
+
+
+def _day(value: Any) -> str:
+    """A day bucket as ``YYYY-MM-DD`` (PostgreSQL returns a timestamp, SQLite a string)."""
+    return value.date().isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _agent_costs(
+    conn: Connection, since: datetime | None, until: datetime | None
+) -> list[dict[str, Any]]:
+    agent = func.coalesce(runs.c.agent_name, NO_AGENT)
+    rows = conn.execute(
+        select(
+            agent,
+            func.count(),
+            func.sum(runs.c.llm_calls),
+            func.sum(runs.c.input_tokens),
+            func.sum(runs.c.output_tokens),
+            func.sum(runs.c.cost_usd),
+            func.sum(runs.c.unpriced_tokens),
+        )
+        .where(_between(runs.c.started_at, since, until))
+        .group_by(agent)
+    ).all()
+    out = [
+        {
+            "agent": a,
+            "runs": n,
+            "calls": int(calls or 0),
+            "input_tokens": int(inp or 0),
+            "output_tokens": int(outp or 0),
+            "cost_usd": round(float(cost or 0.0), 9),
+            "unpriced_tokens": int(unp or 0),
+        }
+        for a, n, calls, inp, outp, cost, unp in rows
+    ]
+    return sorted(out, key=lambda r: (-r["cost_usd"], r["agent"]))
 
 
 def _bucket(name: str) -> dict[str, Any]:

@@ -10,12 +10,12 @@ per-value Python conversions that would otherwise cap the export rate.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, DateTime, Table, Text, Uuid, cast, func, select
+from sqlalchemy import JSON, Connection, DateTime, Table, Text, Uuid, cast, func, literal, select
 from sqlalchemy.sql import ColumnElement, Select
 
 from otel_diag.store.models import error_logs, runs, steps
@@ -115,8 +115,10 @@ class ExportFilter:
     limit: int | None = None
 
 
-def columns(table_name: str) -> tuple[str, ...]:
-    return EXPORTS[table_name][1]
+def columns(table_name: str, *, trace_url: bool = False) -> tuple[str, ...]:
+    """Exported column names in file order (``trace_url`` last when a template is set)."""
+    names = EXPORTS[table_name][1]
+    return (*names, "trace_url") if trace_url else names
 
 
 def _utc(value: datetime) -> datetime:
@@ -147,13 +149,24 @@ def _as_text(conn: Connection, column: Any) -> ColumnElement[Any]:
     return column  # type: ignore[no-any-return]
 
 
-def _query(conn: Connection, table_name: str, flt: ExportFilter, *, count: bool) -> Select[Any]:
+def _query(
+    conn: Connection,
+    table_name: str,
+    flt: ExportFilter,
+    *,
+    count: bool = False,
+    trace_url_template: str | None = None,
+) -> Select[Any]:
     table, names, time_name = EXPORTS[table_name]
     time_col = table.c[time_name]
     if count:
         query: Select[Any] = select(func.count()).select_from(table)
     else:
-        query = select(*(_as_text(conn, table.c[n]).label(n) for n in names))
+        values = [_as_text(conn, table.c[n]).label(n) for n in names]
+        if trace_url_template:
+            url = func.replace(literal(trace_url_template), "{trace_id}", table.c.trace_id)
+            values.append(url.label("trace_url"))
+        query = select(*values)
     if flt.since is not None:
         query = query.where(time_col >= _utc(flt.since))
     if flt.until is not None:
@@ -175,7 +188,8 @@ def _query(conn: Connection, table_name: str, flt: ExportFilter, *, count: bool)
             inner = query.with_only_columns(table.c.id).limit(flt.limit).subquery()
             return select(func.count()).select_from(inner)
         return query
-    query = query.order_by(time_col, table.c.id)
+    # Time order through the time column's index: no sort of the whole export.
+    query = query.order_by(time_col)
     return query.limit(flt.limit) if flt.limit is not None else query
 
 
@@ -185,16 +199,52 @@ def count_rows(conn: Connection, table_name: str, flt: ExportFilter) -> int:
 
 
 def iter_batches(
-    conn: Connection, table_name: str, flt: ExportFilter, batch_size: int = 5000
+    conn: Connection,
+    table_name: str,
+    flt: ExportFilter,
+    batch_size: int = 5000,
+    *,
+    trace_url_template: str | None = None,
 ) -> Iterator[Sequence[Sequence[Any]]]:
     """Rows of ``table_name`` matching ``flt`` in time order, ``batch_size`` at a time.
 
     Values are str, int, float or None, in :func:`columns` order.
     """
-    query = _query(conn, table_name, flt, count=False)
+    query = _query(conn, table_name, flt, trace_url_template=trace_url_template)
     streaming = conn.execution_options(stream_results=True, yield_per=batch_size)
     result = streaming.execute(query)
     try:
         yield from result.partitions(batch_size)
     finally:
         result.close()
+
+
+def can_copy(conn: Connection) -> bool:
+    """Whether :func:`copy_csv` works here (PostgreSQL through psycopg)."""
+    return conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"
+
+
+def copy_csv(
+    conn: Connection,
+    table_name: str,
+    flt: ExportFilter,
+    write: Callable[[bytes], Any],
+    *,
+    trace_url_template: str | None = None,
+) -> int:
+    """PostgreSQL: the export as CSV with a header, by ``COPY (query) TO STDOUT``.
+
+    The server renders the CSV and streams it in chunks; nothing is held in memory. Same
+    query, columns and values as :func:`iter_batches`. Returns the number of rows.
+    """
+    query = _query(conn, table_name, flt, trace_url_template=trace_url_template)
+    compiled = query.compile(dialect=conn.dialect)
+    driver = conn.connection.driver_connection
+    if driver is None:
+        raise RuntimeError("no database connection to COPY from")
+    with driver.cursor() as cursor:
+        statement = f"COPY ({compiled}) TO STDOUT WITH (FORMAT csv, HEADER)"
+        with cursor.copy(statement, compiled.params) as copy:
+            for chunk in copy:
+                write(bytes(chunk))
+        return int(cursor.rowcount)

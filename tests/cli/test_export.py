@@ -148,3 +148,25 @@ def test_export_into_a_missing_directory_is_a_one_line_error(cli: Invoke, tmp_pa
     assert result.exit_code == 1
     assert result.stderr.startswith("error: cannot write") and result.stderr.count("\n") == 1
     assert not list(tmp_path.glob("**/*.part"))
+
+
+def test_csv_and_jsonl_exports_carry_the_same_values(cli: Invoke, tmp_path: Path) -> None:
+    """On PostgreSQL the CSV comes from COPY and JSONL from a cursor: same values."""
+    for table in ("errors", "runs", "steps"):
+        csv_file, jsonl_file = tmp_path / f"{table}.csv", tmp_path / f"{table}.jsonl"
+        cli("export", "--table", table, "-o", str(csv_file))
+        cli("export", "--table", table, "-o", str(jsonl_file))
+
+        from_csv = {r["id"]: r for r in read_csv(csv_file)}
+        from_jsonl = [json.loads(line) for line in jsonl_file.read_text().splitlines()]
+        assert len(from_csv) == len(from_jsonl) > 0
+        for item in from_jsonl:
+            row = from_csv[item["id"]]
+            assert list(row) == list(item)
+            for key, value in item.items():
+                if isinstance(value, dict):
+                    assert json.loads(row[key]) == value
+                elif isinstance(value, float):
+                    assert float(row[key]) == value
+                else:
+                    assert row[key] == ("" if value is None else str(value)), key
