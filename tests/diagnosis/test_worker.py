@@ -107,7 +107,7 @@ def test_stopping_a_worker_mid_batch_loses_and_duplicates_nothing(
     db_url: str, manager: TenantDBManager, fake_llm: FakeOpenAI, tracer: Tracer
 ) -> None:
     run_ids = [run_uuid(manager, seed(tracer, distinct_failure(i))) for i in range(6)]
-    fake_llm.default = Reply(content=valid_answer(resume_step=None), delay=0.2)
+    fake_llm.default = Reply(content=valid_answer(resume_step=None), delay=0.1)
     settings = make_settings(db_url, fake_llm, diagnosis_concurrency=1)
     first = DiagnosisWorker(manager, settings, batch_size=6, poll_interval=0.05)
     first.start()

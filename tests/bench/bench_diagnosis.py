@@ -1,0 +1,226 @@
+"""Diagnosis quality and cost: rules accuracy, prompt size, ready-to-stored overhead.
+
+In one run, on runs played through the real SDK tracer and exporter:
+
+1. the rule-based fallback against the labelled scenarios (``tests/diagnosis/scenarios``):
+   accuracy on category and resume step (target >= 90% each);
+2. prompt tokens, counted with litellm's offline tokenizer for gpt-4o-mini: the median over
+   the scenarios and a 50-step (and 200-step) run (target <= 2,000 for 50 steps);
+3. the time from a run becoming ready (last span + OTEL_DIAG_DECISION_WAIT) to its report
+   being stored by a running worker, minus the LLM request's own latency (the loopback
+   fake LLM answers at once; target <= 200 ms), on SQLite and PostgreSQL; the rules-only
+   diagnosis is the baseline measured alongside.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import Tracer
+
+from otel_diag.collector import ErrorCollector
+from otel_diag.config import Settings, load_settings
+from otel_diag.diagnosis.llm import load_litellm, token_counter
+from otel_diag.diagnosis.prompt import build_prompt
+from otel_diag.diagnosis.rules import diagnose_by_rules
+from otel_diag.diagnosis.worker import DiagnosisWorker
+from otel_diag.export.exporter import ErrorLogSpanExporter
+from otel_diag.store import diagnosis_queue as dq
+from otel_diag.store import queries
+from otel_diag.store.engine import TenantDBManager
+from tests.diagnosis.conftest import valid_answer
+from tests.diagnosis.scenarios import SCENARIOS, long_run, seed
+from tests.diagnosis.scenarios.spans import Err, Node, agent, tool, workflow
+from tests.fakes.openai_server import FakeOpenAI, Reply
+
+PG_ADMIN = os.environ.get("OTEL_DIAG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+MODEL = "gpt-4o-mini"
+OVERHEAD_RUNS = 10
+DECISION_WAIT = 1.0
+
+
+@contextmanager
+def store(url: str, settings: Settings) -> Iterator[tuple[TenantDBManager, Tracer]]:
+    manager = TenantDBManager(url, settings)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(ErrorLogSpanExporter(manager=manager)))
+    try:
+        yield manager, provider.get_tracer("bench")
+    finally:
+        provider.shutdown()
+        manager.dispose()
+
+
+@contextmanager
+def pg_database() -> Iterator[str | None]:
+    name = f"otel_diag_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:
+        print(f"  PostgreSQL unavailable ({type(exc).__name__}); skipped")
+        yield None
+        return
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+Rows = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def load(manager: TenantDBManager, run_key: str) -> Rows:
+    with manager.get_engine().connect() as conn:
+        rid = queries.resolve_run(conn, run_key)
+        assert rid is not None
+        loaded = dq.load_run(conn, rid)
+    assert loaded is not None
+    return loaded
+
+
+def quality_and_prompts(url: str) -> None:
+    settings = load_settings(database_url=url)
+    count = token_counter(MODEL)
+    litellm = load_litellm()
+    with store(url, settings) as (manager, tracer):
+        hits = {"category": 0, "resume_step": 0}
+        misses: list[str] = []
+        prompt_tokens: list[int] = []
+        for scenario in SCENARIOS:
+            run, steps, errors = load(manager, seed(tracer, scenario.root))
+            diagnosis = diagnose_by_rules(run, steps, errors)
+            got = {"category": diagnosis.error_category, "resume_step": diagnosis.resume_step}
+            want = {"category": scenario.label.category, "resume_step": scenario.label.resume_step}
+            for field in hits:
+                if got[field] == want[field]:
+                    hits[field] += 1
+                else:
+                    misses.append(
+                        f"{scenario.name}: {field} {got[field]!r} (label {want[field]!r})"
+                    )
+            context = ErrorCollector(manager=manager).build_diagnostic_context(run["id"])
+            assert context is not None
+            prompt = build_prompt(context, count_tokens=count)
+            prompt_tokens.append(litellm.token_counter(model=MODEL, messages=prompt.messages))
+        n = len(SCENARIOS)
+        print(f"rules accuracy over {n} labelled scenarios (target >= 90% each):")
+        print(f"  category     {hits['category']}/{n} = {hits['category'] / n:.1%}")
+        print(f"  resume step  {hits['resume_step']}/{n} = {hits['resume_step'] / n:.1%}")
+        for miss in misses:
+            print(f"  miss: {miss}")
+        print(f"prompt tokens ({MODEL} tokenizer), target <= 2000 for a 50-step run:")
+        print(
+            f"  scenarios: median {statistics.median(prompt_tokens):.0f}, "
+            f"max {max(prompt_tokens)} ({n} prompts)"
+        )
+        for size in (50, 200):
+            run, _steps, _errors = load(manager, seed(tracer, long_run(size)))
+            context = ErrorCollector(manager=manager).build_diagnostic_context(run["id"])
+            assert context is not None
+            for label, counter in (("model tokenizer", count), ("offline estimate", None)):
+                prompt = (
+                    build_prompt(context, count_tokens=counter)
+                    if counter
+                    else build_prompt(context)
+                )
+                tokens = litellm.token_counter(model=MODEL, messages=prompt.messages)
+                print(
+                    f"  {len(context['steps'])}-step run, budgeted with the {label}: "
+                    f"{tokens} tokens (compaction level {prompt.level})"
+                )
+
+
+def _failure(i: int) -> Node:
+    return workflow(
+        f"bench-{i}",
+        [agent("worker", [tool(f"call_{i}", fail=Err("ConnectionError", f"svc-{i} refused"))])],
+    )
+
+
+def _as_utc(value: str) -> datetime:
+    """Stored times are UTC; SQLite hands them back without a zone."""
+    stamp = datetime.fromisoformat(value)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def overhead(url: str, label: str, mode: str, server: FakeOpenAI) -> list[float]:
+    """Per run: stored - ready - LLM latency (ms), with a worker running as in ``serve``."""
+    settings = load_settings(
+        database_url=url,
+        llm_model=f"openai/{MODEL}",
+        llm_api_base=server.url,
+        llm_api_key="bench",
+        llm_retries=0,
+        decision_wait=DECISION_WAIT,
+        diagnosis=mode,
+        diagnosis_ttl=0,
+        spend_cap_usd_per_hour=0,
+    )
+    results: list[float] = []
+    with store(url, settings) as (manager, tracer):
+        worker = DiagnosisWorker(manager, settings, poll_interval=0.5)
+        worker.start()
+        time.sleep(3 if mode == "auto" else 0.2)  # litellm warm-up, as in a running server
+        try:
+            for i in range(OVERHEAD_RUNS):
+                run_key = seed(tracer, _failure(i))
+                deadline = time.monotonic() + 30
+                report = None
+                while report is None and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                    with manager.get_engine().connect() as conn:
+                        rid = queries.resolve_run(conn, run_key)
+                        report = queries.latest_diagnosis(conn, rid) if rid else None
+                        run = queries.get_run(conn, rid) if rid else None
+                assert report is not None and run is not None, "no report within 30 s"
+                ready = _as_utc(run["last_span_at"]).timestamp() + DECISION_WAIT
+                stored = _as_utc(run["diagnosed_at"]).timestamp()
+                timing = next(
+                    t for s in worker._services.values() for t in s.timings if t.run_id == run["id"]
+                )
+                # diagnosed_at is taken as the storing transaction starts: add its duration.
+                results.append((stored - ready) * 1000 + timing.store_ms - timing.llm_ms)
+        finally:
+            worker.stop(5)
+    llm_ms = [t.llm_ms for s in worker._services.values() for t in s.timings]
+    print(
+        f"  {label:10s} {mode:5s}: median {statistics.median(results):6.1f} ms, "
+        f"max {max(results):6.1f} ms over {len(results)} runs"
+        + (
+            f" (LLM request itself: median {statistics.median(llm_ms):.1f} ms)"
+            if mode == "auto"
+            else ""
+        )
+    )
+    return results
+
+
+def main() -> None:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    with tempfile.TemporaryDirectory() as tmp:
+        quality_and_prompts(f"sqlite:///{tmp}/quality.db")
+    print(
+        f"ready-to-stored overhead excluding LLM latency (decision wait {DECISION_WAIT}s, "
+        "target <= 200 ms):"
+    )
+    with FakeOpenAI(default=Reply(content=valid_answer(resume_step=None))) as server:
+        for mode in ("rules", "auto"):
+            with tempfile.TemporaryDirectory() as tmp:
+                overhead(f"sqlite:///{tmp}/overhead.db", "SQLite", mode, server)
+            with pg_database() as url:
+                if url is not None:
+                    overhead(url, "PostgreSQL", mode, server)
