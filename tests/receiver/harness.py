@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 from otel_diag.config import load_settings
 from otel_diag.server.runner import ServerThread
 from otel_diag.server.serve import OtelDiagServer
+from otel_diag.server.services import background_services
+from otel_diag.store.engine import TenantDBManager
 from otel_diag.store.models import error_logs, runs, steps
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
@@ -60,11 +62,20 @@ class Running:
 def serve(db_url: str) -> Iterator[Callable[..., Running]]:
     """Factory: ``serve(**settings)`` starts a server on ``db_url`` with those settings."""
     started: list[Running] = []
+    managers: list[TenantDBManager] = []
 
-    def start(**overrides: Any) -> Running:
+    def start(*, background: bool = False, **overrides: Any) -> Running:
         overrides.setdefault("database_url", db_url)
         settings = load_settings(**overrides)
-        server = OtelDiagServer(settings, grpc_port=0, http_port=0)
+        services = []
+        manager = None
+        if background:  # the diagnosis worker and alert evaluator, as `otel-diag serve` runs
+            manager = TenantDBManager(settings.resolved_database_url, settings)
+            managers.append(manager)
+            services = background_services(manager, settings)
+        server = OtelDiagServer(
+            settings, grpc_port=0, http_port=0, manager=manager, services=services
+        )
         thread = ServerThread(server)
         thread.start()
         running = Running(
@@ -79,3 +90,5 @@ def serve(db_url: str) -> Iterator[Callable[..., Running]]:
     for running in started:
         running.http.close()
         running.thread.stop()
+    for manager in managers:
+        manager.dispose()
