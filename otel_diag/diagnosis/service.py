@@ -14,6 +14,7 @@ No database transaction is held while the LLM thinks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import TracerProvider
 from sqlalchemy import Engine
 
@@ -129,12 +131,21 @@ class DiagnosticsService:
         """Diagnose a run now and return the stored report (a JSON-ready dict).
 
         Without ``force``, a report that already answers the run's current errors is
-        returned as is, and a worker diagnosing the run right now is waited for.
-        Raises :class:`RunNotFoundError`, :class:`NothingToDiagnoseError`,
+        returned as is, and a worker diagnosing the run right now is waited for (at most
+        one LLM budget). Raises :class:`RunNotFoundError`, :class:`NothingToDiagnoseError`,
         :class:`DiagnosisDisabledError`, or ``AmbiguousRunError`` for an ambiguous prefix.
         """
         if self.settings.diagnosis == "off":
             raise DiagnosisDisabledError("diagnosis is off (OTEL_DIAG_DIAGNOSIS=off)")
+        with suppress_instrumentation():  # our own reads and writes are never traced
+            result = self._analyze(run_id, force)
+        if isinstance(result, tuple):
+            row, run, steps, errors, started_ns = result
+            self._emit(row, run, steps, errors, started_ns)
+            return queries.jsonable(row)
+        return result
+
+    def _analyze(self, run_id: str | uuid.UUID, force: bool) -> Any:
         engine = self.engine
         with engine.connect() as conn:
             rid = queries.resolve_run(conn, run_id)
@@ -149,46 +160,57 @@ class DiagnosticsService:
         fingerprint = reports.run_fingerprint(errors)
         if not force and latest is not None and latest["fingerprint"] == fingerprint:
             return latest
-        lease = claim_lease(self.settings)
         claim = dq.claim_run(
-            engine, rid, worker_id=self.worker_id, now=utcnow(), lease=lease, tenant=self.tenant_id
+            engine,
+            rid,
+            worker_id=self.worker_id,
+            now=utcnow(),
+            lease=claim_lease(self.settings),
+            tenant=self.tenant_id,
         )
         if claim is None and not force:
-            waited = self._wait_for_report(rid, fingerprint, lease)
+            budget = self.settings.llm_timeout * (self.settings.llm_retries + 1) + 5
+            waited = self._wait_for_report(rid, fingerprint, budget)
             if waited is not None:
                 return waited
         started_ns = time.time_ns()
-        produced = self._produce(run, steps, errors, fingerprint, force=force)
-        t0 = time.perf_counter()
-        stored = False
-        if claim is not None:
-            stored = dq.complete(engine, claim, produced.row, fingerprint=fingerprint, now=utcnow())
-        if not stored:
-            dq.insert_report(engine, produced.row)
+        try:
+            produced = self._produce(run, steps, errors, fingerprint, force=force)
+            t0 = time.perf_counter()
+            stored = claim is not None and dq.complete(
+                engine, claim, produced.row, fingerprint=fingerprint, now=utcnow()
+            )
+            if not stored:
+                dq.insert_report(engine, produced.row)
+        except Exception:
+            if claim is not None:
+                with contextlib.suppress(Exception):
+                    dq.release(engine, [claim])
+            raise
         self._record(run, produced, t0)
-        self._emit(produced.row, run, steps, errors, started_ns)
-        return queries.jsonable(produced.row)
+        return produced.row, run, steps, errors, started_ns
 
     # --- used by the batch worker -------------------------------------------------------
     def diagnose_claimed(self, claim: dq.Claim) -> dict[str, Any] | None:
         """Diagnose a run this worker claimed; None if the run is gone or the claim was lost."""
-        engine = self.engine
-        with engine.connect() as conn:
-            loaded = dq.load_run(conn, claim.run_id)
-        if loaded is None:
-            return None  # merged into its named run, or deleted
-        run, steps, errors = loaded
-        if not errors:
-            dq.mark_failed(engine, claim, utcnow())
-            return None
-        fingerprint = reports.run_fingerprint(errors)
-        started_ns = time.time_ns()
-        produced = self._produce(run, steps, errors, fingerprint, force=False)
-        t0 = time.perf_counter()
-        if not dq.complete(engine, claim, produced.row, fingerprint=fingerprint, now=utcnow()):
-            logger.info("diagnosis of run %s dropped: its claim was taken over", claim.run_id)
-            return None
-        self._record(run, produced, t0)
+        with suppress_instrumentation():
+            engine = self.engine
+            with engine.connect() as conn:
+                loaded = dq.load_run(conn, claim.run_id)
+            if loaded is None:
+                return None  # merged into its named run, or deleted
+            run, steps, errors = loaded
+            if not errors:
+                dq.mark_failed(engine, claim, utcnow())
+                return None
+            fingerprint = reports.run_fingerprint(errors)
+            started_ns = time.time_ns()
+            produced = self._produce(run, steps, errors, fingerprint, force=False)
+            t0 = time.perf_counter()
+            if not dq.complete(engine, claim, produced.row, fingerprint=fingerprint, now=utcnow()):
+                logger.info("diagnosis of run %s dropped: its claim was taken over", claim.run_id)
+                return None
+            self._record(run, produced, t0)
         self._emit(produced.row, run, steps, errors, started_ns)
         return queries.jsonable(produced.row)
 

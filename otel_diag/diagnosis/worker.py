@@ -23,6 +23,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
 from otel_diag.config import Settings
 from otel_diag.diagnosis import span
 from otel_diag.diagnosis.service import DiagnosticsService, claim_lease, new_worker_id, utcnow
@@ -124,7 +126,8 @@ class DiagnosisWorker:
             by_tenant.setdefault(claim.tenant or self.settings.tenant, []).append(claim)
         for tenant, claims in by_tenant.items():
             try:
-                released = dq.release(self.manager.get_engine(tenant), claims)
+                with suppress_instrumentation():
+                    released = dq.release(self.manager.get_engine(tenant), claims)
                 self._count("released", released)
             except Exception:
                 logger.debug("could not release %d claim(s)", len(claims), exc_info=True)
@@ -143,7 +146,9 @@ class DiagnosisWorker:
         if self.settings.diagnosis == "off":
             return 0
         stored = claimed = 0
-        for tenant in self.manager.discover_tenants():
+        with suppress_instrumentation():  # the queue's SQL is never traced into the store
+            tenants = self.manager.discover_tenants()
+        for tenant in tenants:
             if self._stop.is_set():
                 break
             tenant_claimed, tenant_stored = self._run_tenant(tenant)
@@ -166,16 +171,17 @@ class DiagnosisWorker:
             self.stats[key] += n
 
     def _service(self, tenant: str) -> DiagnosticsService:
-        service = self._services.get(tenant)
-        if service is None:
-            service = self._services[tenant] = DiagnosticsService(
-                tenant,
-                manager=self.manager,
-                settings=self.settings,
-                tracer_provider=self.tracer_provider,
-                worker_id=self.worker_id,
-            )
-        return service
+        with self._lock:
+            service = self._services.get(tenant)
+            if service is None:
+                service = self._services[tenant] = DiagnosticsService(
+                    tenant,
+                    manager=self.manager,
+                    settings=self.settings,
+                    tracer_provider=self.tracer_provider,
+                    worker_id=self.worker_id,
+                )
+            return service
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -186,16 +192,17 @@ class DiagnosisWorker:
             return self._pool
 
     def _run_tenant(self, tenant: str) -> tuple[int, int]:
-        engine = self.manager.get_engine(tenant)
-        claims = dq.claim_ready(
-            engine,
-            worker_id=self.worker_id,
-            now=utcnow(),
-            decision_wait=self.settings.decision_wait,
-            lease=self.lease,
-            limit=self.batch_size,
-            tenant=tenant,
-        )
+        with suppress_instrumentation():
+            engine = self.manager.get_engine(tenant)
+            claims = dq.claim_ready(
+                engine,
+                worker_id=self.worker_id,
+                now=utcnow(),
+                decision_wait=self.settings.decision_wait,
+                lease=self.lease,
+                limit=self.batch_size,
+                tenant=tenant,
+            )
         if not claims:
             return 0, 0
         self._count("claimed", len(claims))
@@ -211,7 +218,8 @@ class DiagnosisWorker:
             for claim in claims:
                 self._inflight.pop(claim, None)
         if any(f.cancelled() for f in futures.values()):
-            dq.release(engine, [c for c, f in futures.items() if f.cancelled()])
+            with suppress_instrumentation():
+                dq.release(engine, [c for c, f in futures.items() if f.cancelled()])
         return len(claims), sum(1 for f in futures.values() if not f.cancelled() and f.result())
 
     def _diagnose(self, tenant: str, claim: dq.Claim) -> bool:
@@ -219,7 +227,8 @@ class DiagnosisWorker:
         service = self._service(tenant)
         try:
             if self._stop.is_set():
-                self._count("released", dq.release(service.engine, [claim]))
+                with suppress_instrumentation():
+                    self._count("released", dq.release(service.engine, [claim]))
                 return False
             report = service.diagnose_claimed(claim)
         except Exception as exc:
@@ -252,7 +261,8 @@ class DiagnosisWorker:
         )
         if failures >= MAX_FAILURES:
             try:
-                dq.mark_failed(service.engine, claim, utcnow())
+                with suppress_instrumentation():
+                    dq.mark_failed(service.engine, claim, utcnow())
                 with self._lock:
                     self._failures.pop(key, None)
             except Exception:
@@ -306,6 +316,6 @@ class DiagnosisWorker:
         """When the earliest pending run of any known tenant becomes ready."""
         times = []
         for tenant in self.manager.tenants():
-            with self.manager.get_engine(tenant).connect() as conn:
+            with suppress_instrumentation(), self.manager.get_engine(tenant).connect() as conn:
                 times.append(dq.next_ready_at(conn, self.settings.decision_wait))
         return min((t for t in times if t is not None), default=None)

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, Tracer
+from sqlalchemy import event
 
 from otel_diag.config import load_settings
 from otel_diag.diagnosis.service import utcnow
@@ -268,3 +270,22 @@ def test_a_worker_serves_every_tenant_found_on_storage(db_url: str) -> None:
         assert report_counts(fresh, "default") == {}
     finally:
         fresh.dispose()
+
+
+def test_the_workers_own_database_work_is_never_traced(
+    db_url: str, manager: TenantDBManager, fake_llm: FakeOpenAI, seed_run: Callable[..., str]
+) -> None:
+    """Instrumentations (SQLAlchemy, httpx...) see suppression for every diagnosis query."""
+    seed_run()
+    seen: list[bool] = []
+
+    def probe(*_args: object) -> None:
+        seen.append(is_instrumentation_enabled())
+
+    engine = manager.get_engine()
+    event.listen(engine, "before_cursor_execute", probe)
+    try:
+        assert DiagnosisWorker(manager, make_settings(db_url, fake_llm)).run_once() == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", probe)
+    assert seen and not any(seen)
