@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select, true
+from sqlalchemy import Connection, and_, case, func, literal_column, or_, select, true
 from sqlalchemy.sql import ColumnElement
 
 from otel_diag.store.models import diagnostic_reports, error_logs, runs, steps
@@ -55,7 +55,11 @@ def day_bucket(conn: Connection, column: Any) -> ColumnElement[Any]:
     ``date_trunc`` rather than ``to_char``: this runs once per row of a large window.
     """
     if conn.dialect.name == "postgresql":
-        return func.date_trunc("day", func.timezone("UTC", column))
+        # Constants inline (not bound): the planner matches this expression with the
+        # statistics object of migration 0003 and then estimates the groups right.
+        return func.date_trunc(
+            literal_column("'day'"), func.timezone(literal_column("'UTC'"), column)
+        )
     return func.substr(column, 1, 10)
 
 
@@ -210,11 +214,10 @@ def cost_breakdown(
     """
     mismatch = _mismatch(conn)
     day = day_bucket(conn, steps.c.started_at)
-    model = func.coalesce(steps.c.model, NO_MODEL)
     rows = conn.execute(
         select(
             day,
-            model,
+            steps.c.model,
             steps.c.cost_source,
             func.count(),
             func.sum(steps.c.input_tokens),
@@ -225,13 +228,14 @@ def cost_breakdown(
             func.sum(case((mismatch, steps.c.cost_computed_usd), else_=None)),
         )
         .where(_between(steps.c.started_at, since, until), steps.c.cost_source.is_not(None))
-        .group_by(day, model, steps.c.cost_source)
+        .group_by(day, steps.c.model, steps.c.cost_source)
     ).all()
     by: dict[str, dict[str, dict[str, Any]]] = {"model": {}, "day": {}}
     unpriced: dict[str, dict[str, Any]] = {}
     mismatched: dict[str, dict[str, Any]] = {}
     total = _bucket("total")
-    for d, m, source, n, inp, out, cost, nmis, rep, comp in rows:
+    for d, model, source, n, inp, out, cost, nmis, rep, comp in rows:
+        m = model or NO_MODEL
         inp, out = int(inp or 0), int(out or 0)
         for bucket in (total, _get(by["model"], m), _get(by["day"], _day(d))):
             bucket["calls"] += n
