@@ -92,6 +92,8 @@ def write_config(path: Path, text: str) -> None:
 )
 @click.option(
     "--connection",
+    "--database-url",
+    "connection",
     default=None,
     help="Database URL (postgresql://user:pw@host/db) or an SQLite file path.",
 )

@@ -51,8 +51,9 @@ def test_init_on_a_fresh_home_creates_the_embedded_database_and_prints_next_step
     assert load_settings().database_url == configured_url()
 
 
-def test_init_with_a_connection_migrates_that_database(db_url: str) -> None:
-    result = run_cli("init", "--connection", db_url, "--json")
+@pytest.mark.parametrize("flag", ["--connection", "--database-url"])
+def test_init_with_a_connection_migrates_that_database(db_url: str, flag: str) -> None:
+    result = run_cli("init", flag, db_url, "--json")
 
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
