@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import uuid
 from pathlib import Path
@@ -128,6 +129,9 @@ def test_export_adds_trace_urls_when_a_template_is_set(
 def test_export_to_stdout_and_json_summary(cli: Invoke, tmp_path: Path) -> None:
     piped = cli("export", "--format", "jsonl", "-o", "-", "--limit", "2")
     assert len(piped.stdout.strip().splitlines()) == 2
+    piped_csv = cli("export", "--format", "csv", "-o", "-", "--limit", "2")
+    rows = list(csv.DictReader(io.StringIO(piped_csv.stdout)))
+    assert len(rows) == 2 and rows[0]["error_type"]
 
     summary = json.loads(cli("export", "-o", str(tmp_path / "e.csv"), "--json").stdout)
     assert summary["rows"] == 8 and summary["format"] == "csv" and summary["table"] == "errors"
