@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Column, Connection, MetaData, Table
 from sqlalchemy.sql import sqltypes
 
 
@@ -96,30 +96,54 @@ def _sqlite_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]
         cursor.close()
 
 
-def _postgres_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+_STAGING_METADATA = MetaData()
+
+
+def stage_postgres(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> Table:
+    """COPY ``rows`` into the session's temp staging table for ``table``; return it.
+
+    LIKE resolves through search_path, i.e. the tenant's schema. ON COMMIT DELETE ROWS
+    empties it at commit: a plain DELETE would leave dead rows, and temp tables are never
+    vacuumed.
+    """
     cols = _columns(table, rows)
     staging = f"_otel_diag_in_{table.name}"
-    col_list = ", ".join(cols)
     with conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
-        # LIKE resolves through search_path, i.e. the tenant's schema. ON COMMIT DELETE
-        # ROWS truncates it at commit: a plain DELETE would leave dead rows that temp
-        # tables never get vacuumed of.
+        # One round trip; the DELETE matters when a table is staged twice in a transaction.
         cur.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {staging} "
-            f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS; "
+            f"DELETE FROM {staging}"
         )
-        with cur.copy(f"COPY {staging} ({col_list}) FROM STDIN") as copy:
+        with cur.copy(f"COPY {staging} ({', '.join(cols)}) FROM STDIN") as copy:
             for values in _tuples(table, cols, rows, "postgresql"):
                 copy.write_row(values)
+    return _staging_table(table)
+
+
+@lru_cache(maxsize=16)
+def _staging_table(table: Table) -> Table:
+    return Table(
+        f"_otel_diag_in_{table.name}",
+        _STAGING_METADATA,
+        *(Column(c.name, c.type) for c in table.columns),
+    )
+
+
+def _postgres_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    cols = _columns(table, rows)
+    stage_postgres(conn, table, rows)
+    col_list = ", ".join(cols)
+    with conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
         cur.execute(
-            f"INSERT INTO {table.name} ({col_list}) SELECT {col_list} FROM {staging} "
-            "ON CONFLICT (id) DO NOTHING"
+            f"INSERT INTO {table.name} ({col_list}) SELECT {col_list} "
+            f"FROM _otel_diag_in_{table.name} ON CONFLICT DO NOTHING"
         )
         return int(cur.rowcount)
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert ``rows`` (dicts keyed by column name) skipping ids that already exist.
+    """Insert ``rows`` (dicts keyed by column name) skipping keys that already exist.
 
     Returns how many rows were new.
     """

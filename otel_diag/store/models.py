@@ -141,6 +141,19 @@ class ErrorLog(Base):
     )
 
 
+class TraceRun(Base):
+    """Which named run a trace belongs to (trace assembly).
+
+    Spans that do not carry ``otel_diag.run.id`` (children that end first, other services'
+    spans) join the run their trace was tied to; a primary-key lookup per batch.
+    """
+
+    __tablename__ = "trace_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the trace id
+    run_id: Mapped[uuid.UUID]
+
+
 class DiagnosticReport(Base):
     """A diagnosis of one failed run, by an LLM or by the rules."""
 
@@ -174,3 +187,4 @@ runs: Table = Run.__table__  # type: ignore[assignment]
 steps: Table = Step.__table__  # type: ignore[assignment]
 error_logs: Table = ErrorLog.__table__  # type: ignore[assignment]
 diagnostic_reports: Table = DiagnosticReport.__table__  # type: ignore[assignment]
+trace_runs: Table = TraceRun.__table__  # type: ignore[assignment]

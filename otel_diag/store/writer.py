@@ -28,8 +28,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
 from otel_diag.projection.project import Projection
-from otel_diag.store.bulk import insert_ignore
-from otel_diag.store.models import error_logs, runs, steps
+from otel_diag.store.bulk import insert_ignore, stage_postgres
+from otel_diag.store.models import error_logs, runs, steps, trace_runs
 
 CHUNK = 1000
 
@@ -54,23 +54,13 @@ def _chunks(
 
 
 def lookup_trace_runs(conn: Connection, trace_ids: Iterable[str]) -> dict[str, uuid.UUID]:
-    """Runs already stored for these traces (spans that do not name their run join them)."""
+    """Named runs already stored for these traces (spans without a run id join them)."""
     wanted = list(dict.fromkeys(trace_ids))
     found: dict[str, uuid.UUID] = {}
     for i in range(0, len(wanted), CHUNK):
         part = wanted[i : i + CHUNK]
-        rows = conn.execute(select(runs.c.trace_id, runs.c.id).where(runs.c.trace_id.in_(part)))
-        for trace_id, run_id in rows:
-            found.setdefault(trace_id, run_id)
-    # Traces of runs that span several traces: find them through their steps.
-    missing = [t for t in wanted if t not in found]
-    for i in range(0, len(missing), CHUNK):
-        part = missing[i : i + CHUNK]
-        rows = conn.execute(
-            select(steps.c.trace_id, steps.c.run_id).where(steps.c.trace_id.in_(part)).distinct()
-        )
-        for trace_id, run_id in rows:
-            found.setdefault(trace_id, run_id)
+        query = select(trace_runs.c.id, trace_runs.c.run_id).where(trace_runs.c.id.in_(part))
+        found.update({trace_id: run_id for trace_id, run_id in conn.execute(query)})
     return found
 
 
@@ -154,36 +144,46 @@ def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) ->
     root_failed = or_(runs.c.root_failed, ex.root_failed)
     root_seen = or_(runs.c.root_seen, ex.root_seen)
     errors_after = runs.c.error_count + ex.error_count
-    stmt = ins.on_conflict_do_update(
-        index_elements=[runs.c.id],
-        set_={
-            "started_at": _least(conn, runs.c.started_at, ex.started_at),
-            "ended_at": _greatest(conn, runs.c.ended_at, ex.ended_at),
-            "name": case((ex.root_seen, ex.name), else_=func.coalesce(runs.c.name, ex.name)),
-            "trace_id": case((ex.root_seen, ex.trace_id), else_=runs.c.trace_id),
-            "service_name": case(
-                (and_(ex.root_seen, ex.service_name.is_not(None)), ex.service_name),
-                else_=func.coalesce(runs.c.service_name, ex.service_name),
-            ),
-            "agent_name": func.coalesce(runs.c.agent_name, ex.agent_name),
-            "root_seen": root_seen,
-            "root_failed": root_failed,
-            "last_span_at": ex.last_span_at,
-            **{column: runs.c[column] + ex[column] for column in _COUNTS},
-            "cost_usd": case(
-                (ex.cost_usd.is_(None), runs.c.cost_usd),
-                else_=func.coalesce(runs.c.cost_usd, 0.0) + ex.cost_usd,
-            ),
-            # New errors re-open a diagnosed run (late spans are diagnosed again).
-            "diagnosis_state": case((ex.error_count > 0, "pending"), else_=runs.c.diagnosis_state),
-            "status": case(
-                (root_failed, "failed"),
-                (root_seen, "ok"),
-                (errors_after > 0, "failed"),
-                else_="running",
-            ),
-        },
-    ).returning(runs.c.id)  # RETURNING lets SQLAlchemy send multi-row statements
+    updates: dict[str, Any] = {
+        "started_at": _least(conn, runs.c.started_at, ex.started_at),
+        "ended_at": _greatest(conn, runs.c.ended_at, ex.ended_at),
+        "name": case((ex.root_seen, ex.name), else_=func.coalesce(runs.c.name, ex.name)),
+        "trace_id": case((ex.root_seen, ex.trace_id), else_=runs.c.trace_id),
+        "service_name": case(
+            (and_(ex.root_seen, ex.service_name.is_not(None)), ex.service_name),
+            else_=func.coalesce(runs.c.service_name, ex.service_name),
+        ),
+        "agent_name": func.coalesce(runs.c.agent_name, ex.agent_name),
+        "root_seen": root_seen,
+        "root_failed": root_failed,
+        "last_span_at": ex.last_span_at,
+        **{column: runs.c[column] + ex[column] for column in _COUNTS},
+        "cost_usd": case(
+            (ex.cost_usd.is_(None), runs.c.cost_usd),
+            else_=func.coalesce(runs.c.cost_usd, 0.0) + ex.cost_usd,
+        ),
+        # New errors re-open a diagnosed run (late spans are diagnosed again).
+        "diagnosis_state": case((ex.error_count > 0, "pending"), else_=runs.c.diagnosis_state),
+        "status": case(
+            (root_failed, "failed"),
+            (root_seen, "ok"),
+            (errors_after > 0, "failed"),
+            else_="running",
+        ),
+    }
+    if conn.dialect.name == "postgresql":
+        # COPY + INSERT ... SELECT ... ON CONFLICT: one statement whose text never changes
+        # (multi-row VALUES text differs per batch and is re-parsed by the driver each time).
+        staged = stage_postgres(conn, runs, rows)
+        cols = list(rows[0])
+        conn.execute(
+            ins.from_select(cols, select(*(staged.c[c] for c in cols))).on_conflict_do_update(
+                index_elements=[runs.c.id], set_=updates
+            )
+        )
+        return
+    # RETURNING lets SQLAlchemy send multi-row statements.
+    stmt = ins.on_conflict_do_update(index_elements=[runs.c.id], set_=updates).returning(runs.c.id)
     for part in _chunks(rows):
         conn.execute(stmt, list(part)).all()
 
@@ -294,7 +294,12 @@ def write_projection(
     run_ids = sorted(proj.runs)
     if not run_ids:
         return
-    merged = merge_placeholder_runs(conn, named_trace_runs) if named_trace_runs else []
+    merged: list[uuid.UUID] = []
+    if named_trace_runs:
+        insert_ignore(
+            conn, trace_runs, [{"id": t, "run_id": r} for t, r in named_trace_runs.items()]
+        )
+        merged = merge_placeholder_runs(conn, named_trace_runs)
     new_steps = insert_ignore(conn, steps, proj.steps)
     new_errors = insert_ignore(conn, error_logs, proj.errors)
     exact = not merged and new_steps == len(proj.steps) and new_errors == len(proj.errors)
