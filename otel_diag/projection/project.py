@@ -127,7 +127,8 @@ def _error_row(
 
 
 def _merge_run(runs: dict[uuid.UUID, dict[str, Any]], run_id: uuid.UUID, rec: SpanRecord) -> None:
-    start, end = ns_to_dt(rec.start_ns), ns_to_dt(rec.end_ns)
+    """Fold one span into its run's row (times kept in ns; see :func:`_finish_runs`)."""
+    start, end = rec.start_ns, rec.end_ns
     row = runs.get(run_id)
     if row is None:
         row = runs[run_id] = {
@@ -142,8 +143,10 @@ def _merge_run(runs: dict[uuid.UUID, dict[str, Any]], run_id: uuid.UUID, rec: Sp
             "root_failed": False,
         }
     else:
-        row["started_at"] = min(row["started_at"], start)
-        row["ended_at"] = max(row["ended_at"], end)
+        if start < row["started_at"]:
+            row["started_at"] = start
+        if end > row["ended_at"]:
+            row["ended_at"] = end
     if rec.is_root:
         row["root_seen"] = True
         row["root_failed"] = row["root_failed"] or rec.status == STATUS_ERROR
@@ -157,6 +160,12 @@ def _merge_run(runs: dict[uuid.UUID, dict[str, Any]], run_id: uuid.UUID, rec: Sp
         row["agent_name"] = safe_text(rec.step_name, 256)
 
 
+def _finish_runs(runs: dict[uuid.UUID, dict[str, Any]]) -> None:
+    for row in runs.values():
+        row["started_at"] = ns_to_dt(row["started_at"])
+        row["ended_at"] = ns_to_dt(row["ended_at"])
+
+
 def project(
     records: Iterable[SpanRecord],
     trace_runs: Mapping[str, uuid.UUID],
@@ -165,13 +174,18 @@ def project(
 ) -> Projection:
     """Rows for ``records``; ``trace_runs`` resolves spans that do not name their run."""
     out = Projection()
+    run_ids: dict[tuple[str | None, str], uuid.UUID] = {}  # ids are costly to construct
     for rec in records:
         if rec.is_own_telemetry:
             continue
-        if rec.run_key:
-            run_id = run_uuid(rec.run_key, rec.trace_id)
-        else:
-            run_id = trace_runs.get(rec.trace_id) or run_uuid(None, rec.trace_id)
+        key = (rec.run_key, rec.trace_id)
+        run_id = run_ids.get(key)  # type: ignore[assignment]
+        if run_id is None:
+            if rec.run_key:
+                run_id = run_uuid(rec.run_key, rec.trace_id)
+            else:
+                run_id = trace_runs.get(rec.trace_id) or run_uuid(None, rec.trace_id)
+            run_ids[key] = run_id
         _merge_run(out.runs, run_id, rec)
         cost = None
         step_id = None
@@ -231,4 +245,5 @@ def project(
             out.errors.append(
                 _error_row(rec, run_id, step_id, 0, rec.end_ns, {}, cost, max_field_chars)
             )
+    _finish_runs(out.runs)
     return out
