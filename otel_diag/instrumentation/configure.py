@@ -30,7 +30,7 @@ from otel_diag import semconv as sc
 from otel_diag.export.exporter import ErrorLogSpanExporter
 from otel_diag.instrumentation import tracing
 from otel_diag.instrumentation.run_context import RunBaggageSpanProcessor
-from otel_diag.store.engine import validate_tenant_id
+from otel_diag.tenants import validate_tenant_id
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from opentelemetry.trace import Span, set_span_in_context
 from otel_diag import semconv as sc
 from otel_diag.instrumentation import tracing
 from otel_diag.instrumentation.errors import record_error
-from otel_diag.store.engine import validate_tenant_id
+from otel_diag.tenants import validate_tenant_id
 
 _PROPAGATED = (sc.RUN_ID, sc.TENANT_ID)
 

@@ -8,38 +8,23 @@ never pasted into a path or SQL unvalidated: it must match :data:`TENANT_ID_RE`.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from otel_diag.config import DEFAULT_TENANT, Settings, load_settings
 from otel_diag.store import migrate
-
-TENANT_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,46}[a-z0-9])?$")
-
-
-class InvalidTenantError(ValueError):
-    """A tenant id that is not 1-48 chars of lowercase letters, digits, '_' or '-'."""
+from otel_diag.tenants import TENANT_ID_RE as TENANT_ID_RE
+from otel_diag.tenants import InvalidTenantError as InvalidTenantError
+from otel_diag.tenants import validate_tenant_id as validate_tenant_id
 
 
 class DatabaseURLError(ValueError):
     """A database URL otel-diag cannot use."""
-
-
-def validate_tenant_id(tenant_id: str | None) -> str:
-    tenant = DEFAULT_TENANT if tenant_id is None else tenant_id
-    if not isinstance(tenant, str) or not TENANT_ID_RE.match(tenant):
-        raise InvalidTenantError(
-            f"invalid tenant id {tenant_id!r}: use 1-48 characters of lowercase letters, "
-            "digits, '_' or '-', starting and ending with a letter or digit"
-        )
-    return tenant
 
 
 def schema_for(tenant_id: str) -> str | None:
@@ -95,6 +80,8 @@ def _sqlite_engine(url: str, timeout: float) -> Engine:
 
 
 def _postgres_engine(url: str, schema: str | None, timeout: float) -> Engine:
+    import psycopg  # only PostgreSQL engines pay for the driver import
+
     engine = create_engine(
         url,
         connect_args={"connect_timeout": max(1, int(timeout))},

@@ -7,34 +7,46 @@ SQLite: ``BEGIN IMMEDIATE`` takes the write lock before Alembic looks at the ver
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _ADVISORY_KEY = 0x6F74656C64696167  # "oteldiag"
 
 
+# Alembic is imported inside the functions: it costs ~150 ms and is needed only when a
+# schema is checked or upgraded, not by every command that merely imports the store.
+
+
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the engine's database (schema) to ``revision``; a no-op when already there."""
+    from alembic import command
+
     head = head_revision()
     if revision == "head" and current_revision(engine) == head:
         return
