@@ -18,13 +18,11 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Tracer
@@ -39,12 +37,12 @@ from otel_diag.export.exporter import ErrorLogSpanExporter
 from otel_diag.store import diagnosis_queue as dq
 from otel_diag.store import queries
 from otel_diag.store.engine import TenantDBManager
+from tests.bench.scratch import create_pg_database, drop_pg_database
 from tests.diagnosis.conftest import valid_answer
 from tests.diagnosis.scenarios import SCENARIOS, long_run, seed
 from tests.diagnosis.scenarios.spans import Err, Node, agent, tool, workflow
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
-PG_ADMIN = os.environ.get("OTEL_DIAG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 MODEL = "gpt-4o-mini"
 OVERHEAD_RUNS = 10
 DECISION_WAIT = 1.0
@@ -64,20 +62,16 @@ def store(url: str, settings: Settings) -> Iterator[tuple[TenantDBManager, Trace
 
 @contextmanager
 def pg_database() -> Iterator[str | None]:
-    name = f"otel_diag_bench_{uuid.uuid4().hex[:8]}"
     try:
-        with psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        name, url = create_pg_database()
     except Exception as exc:
         print(f"  PostgreSQL unavailable ({type(exc).__name__}); skipped")
         yield None
         return
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     try:
-        yield f"{base}/{name}"
+        yield url
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_pg_database(name)
 
 
 Rows = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]

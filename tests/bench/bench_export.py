@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,9 +36,9 @@ from otel_diag.config import load_settings
 from otel_diag.store.analytics import cost_breakdown
 from otel_diag.store.engine import TenantDBManager
 from otel_diag.store.export_rows import ExportFilter, columns, iter_batches
+from tests.bench.scratch import create_pg_database, drop_pg_database
 
 ROWS = 1_000_000
-PG_ADMIN = os.environ.get("OTEL_DIAG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 CLI = [sys.executable, "-c", "from otel_diag.cli import main; main()"]
 MESSAGE = (
     "flight search API unreachable: connect to flights.internal:443 timed out after 3 retries #"
@@ -107,19 +106,6 @@ SELECT md5('r' || r)::uuid, lpad(to_hex(r), 32, '0'), 'trip', 'svc', 'agent-' ||
 FROM (SELECT r, now() - r * 10 * %(spread)s * interval '1 second' AS ts
       FROM generate_series(0, %(runs)s) AS r) AS g
 """
-
-
-def pg_database() -> tuple[str, str]:
-    name = f"otel_diag_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0]
-    return name, f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
-
-
-def drop_pg(name: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def migrate(url: str) -> None:
@@ -218,7 +204,7 @@ def bench_export(out_dir: Path, env: dict[str, str]) -> None:
     export_figures("sqlite", sqlite_url, out_dir, env)
     (out_dir / "bench.db").unlink()
 
-    name, pg_url = pg_database()
+    name, pg_url = create_pg_database()
     try:
         migrate(pg_url)
         started = time.perf_counter()
@@ -230,7 +216,7 @@ def bench_export(out_dir: Path, env: dict[str, str]) -> None:
         export_figures("postgresql", pg_url, out_dir, env)
         sanity_check(pg_url)
     finally:
-        drop_pg(name)
+        drop_pg_database(name)
 
 
 def sanity_check(url: str) -> None:
@@ -245,7 +231,7 @@ def sanity_check(url: str) -> None:
 
 def bench_cost(env: dict[str, str]) -> None:
     for layout, days in (("spread over 30 days", 30), ("all within 7 days", 7)):
-        name, url = pg_database()
+        name, url = create_pg_database()
         try:
             migrate(url)
             spread = days * 86400 / ROWS
@@ -262,7 +248,7 @@ def bench_cost(env: dict[str, str]) -> None:
             )
             cost_figures(layout, url, env)
         finally:
-            drop_pg(name)
+            drop_pg_database(name)
 
 
 def cost_figures(layout: str, url: str, env: dict[str, str]) -> None:

@@ -13,7 +13,6 @@ failing with exception events and a 2 KB stack trace. In the same run:
 from __future__ import annotations
 
 import json
-import os
 import random
 import sqlite3
 import tempfile
@@ -28,11 +27,11 @@ from otel_diag.export.exporter import ErrorLogSpanExporter
 from otel_diag.projection.project import project, trace_runs_in
 from otel_diag.spans.from_sdk import from_readable_span
 from otel_diag.store.engine import TenantDBManager
+from tests.bench.scratch import create_pg_database, drop_pg_database
 from tests.factories import agent_trace
 
 BATCH = 512
 TRACES = 5_000  # 50k spans
-PG_ADMIN = os.environ.get("OTEL_DIAG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def make_batches(seed: int = 7) -> list[list]:
@@ -150,19 +149,6 @@ def otlp_encode_seconds(batches: list[list]) -> float:
     return time.perf_counter() - started
 
 
-def fresh_pg() -> tuple[str, str]:
-    name = f"otel_diag_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    return name, f"{base}/{name}"
-
-
-def drop_pg(name: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
     batches = make_batches()
     n = sum(len(b) for b in batches)
@@ -184,14 +170,14 @@ def main() -> None:
         f"{t_exp / n / (encode / n):.2f}x OTLP encode) | raw executemany of the same rows: "
         f"{n / t_raw:,.0f} spans/s | export/raw = {t_raw / t_exp:.2f}"
     )
-    pg_exp, url_exp = fresh_pg()
-    pg_raw, url_raw = fresh_pg()
+    pg_exp, url_exp = create_pg_database()
+    pg_raw, url_raw = create_pg_database()
     try:
         t_exp = run_export(url_exp, batches)
         t_raw = raw_copy(url_raw, rows)
     finally:
-        drop_pg(pg_exp)
-        drop_pg(pg_raw)
+        drop_pg_database(pg_exp)
+        drop_pg_database(pg_raw)
     print(
         f"Postgres export(): {n / t_exp:,.0f} spans/s ({t_exp / n * 1e6:.1f} us/span, "
         f"{t_exp / n / (encode / n):.2f}x OTLP encode) | raw COPY of the same rows: "

@@ -25,23 +25,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import psycopg
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1 import common_pb2
 from sqlalchemy import create_engine, func, select
 
 from otel_diag.store.models import error_logs, steps
+from tests.bench.scratch import create_pg_database, drop_pg_database
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 SPANS = int(os.environ.get("BENCH_INGEST_SPANS", "200000"))
 SPANS_PER_TRACE = 10
 SPANS_PER_REQUEST = 2000
-PG_ADMIN = os.environ.get("OTEL_DIAG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _kv(key: str, value: object) -> common_pb2.KeyValue:
@@ -286,19 +284,6 @@ def _count(url: str) -> tuple[int, int]:
     return int(n_steps), int(n_errors)
 
 
-def _pg_database() -> tuple[str, str]:
-    name = f"otel_diag_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    return name, f"{base}/{name}"
-
-
-def _drop_pg(name: str) -> None:
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
     started = time.perf_counter()
     bodies, want_steps, want_errors = build_requests(SPANS)
@@ -341,14 +326,14 @@ def _run_one(
     if backend == "sqlite":
         url = f"sqlite:///{tempfile.mkdtemp(prefix='otel-diag-bench-')}/bench.db"
     else:
-        pg_name, url = _pg_database()
+        pg_name, url = create_pg_database()
     try:
         env = {"OTEL_DIAG_INGEST_PROCESSES": str(processes)}
         result, rss = run_otel_diag(url, bodies, concurrency, env=env)
         n_steps, n_errors = _count(url)
     finally:
         if pg_name:
-            _drop_pg(pg_name)
+            drop_pg_database(pg_name)
     spans = len(bodies) * SPANS_PER_REQUEST
     rate = spans / result.seconds
     ok = n_steps == want_steps and n_errors == want_errors
