@@ -13,18 +13,18 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 import uuid
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
 from rich.table import Table
+
+from otel_diag.examples.launch import opentelemetry_instrument
 
 DEFAULT_URL = "http://127.0.0.1:4318"
 LLM_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "GEMINI_API_KEY")
@@ -61,10 +61,7 @@ def _temporary_server(stack: ExitStack, console: Console) -> tuple[str, str]:
 
 
 def _run_agent(grpc_endpoint: str, run_id: str, console: Console) -> int:
-    bindir = Path(sys.executable).parent
-    instrument = shutil.which("opentelemetry-instrument", path=str(bindir)) or shutil.which(
-        "opentelemetry-instrument"
-    )
+    instrument = opentelemetry_instrument()
     if instrument is None:
         console.print("[red]opentelemetry-instrument not found; run `make install`[/red]")
         return 2

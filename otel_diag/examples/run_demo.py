@@ -9,17 +9,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from otel_diag.collector import ErrorCollector
 from otel_diag.config import load_settings
+from otel_diag.examples.launch import opentelemetry_instrument
 from otel_diag.store.engine import TenantDBManager
 
 
@@ -27,10 +26,7 @@ def main() -> int:
     console = Console()
     settings = load_settings()
     run_id = str(uuid.uuid4())
-    bindir = Path(sys.executable).parent
-    instrument = shutil.which("opentelemetry-instrument", path=str(bindir)) or shutil.which(
-        "opentelemetry-instrument"
-    )
+    instrument = opentelemetry_instrument()
     if instrument is None:
         console.print("[red]opentelemetry-instrument not found; run `make install`[/red]")
         return 2
