@@ -96,10 +96,12 @@ def _error_row(
     stack = attrs.get(sc.EXCEPTION_STACKTRACE)
     source_hint = attrs.get(sc.ERROR_SOURCE) or rec.error_source
     category_hint = attrs.get(sc.ERROR_CATEGORY) or rec.error_category
+    # A run's own workflow span is not a step, but its errors are the run's activity.
+    kind = rec.step_kind or ("activity" if rec.operation == sc.OP_INVOKE_WORKFLOW else None)
     source, category = classify(
         error_type,
         message,
-        rec.step_kind,
+        kind,
         source=str(source_hint) if source_hint in sc.ERROR_SOURCES else None,
         category=safe_text(category_hint, 32) if category_hint else None,
     )
