@@ -101,8 +101,8 @@ def clean_text(value: Any, limit: int | None = None) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-8", "replace").decode("utf-8")
     if limit is not None and len(text) > limit:
-        cut = len(text) - limit
-        text = text[:limit] + TRUNCATION_MARKER.format(n=cut)
+        marker = TRUNCATION_MARKER.format(n=len(text) - limit)
+        text = (text[: max(0, limit - len(marker))] + marker)[:limit]
     return text
 
 
@@ -130,7 +130,10 @@ def _safe_text(value: Any, limit: int | None) -> str:
         text = text[: 2 * limit]
     text = redact(text)
     if limit is not None and (len(text) > limit or original > 2 * limit):
-        text = text[:limit] + TRUNCATION_MARKER.format(n=original - limit)
+        # The marker fits inside ``limit``: the result must fit a VARCHAR(limit) column.
+        marker = TRUNCATION_MARKER.format(n=original - limit)
+        keep = max(0, limit - len(marker))
+        text = (text[:keep] + marker)[:limit]
     return text
 
 

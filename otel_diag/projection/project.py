@@ -103,7 +103,7 @@ def _error_row(
         message,
         kind,
         source=str(source_hint) if source_hint in sc.ERROR_SOURCES else None,
-        category=safe_text(category_hint, 32) if category_hint else None,
+        category=safe_text(category_hint, 32).lower() if category_hint else None,
     )
     return {
         "id": error_uuid(rec.trace_id, rec.span_id, index),
@@ -128,6 +128,10 @@ def _error_row(
     }
 
 
+def _service(rec: SpanRecord) -> str | None:
+    return safe_text(rec.service_name, 256) if rec.service_name else None
+
+
 def _merge_run(runs: dict[uuid.UUID, dict[str, Any]], run_id: uuid.UUID, rec: SpanRecord) -> None:
     """Fold one span into its run's row (times kept in ns; see :func:`_finish_runs`)."""
     start, end = rec.start_ns, rec.end_ns
@@ -137,7 +141,7 @@ def _merge_run(runs: dict[uuid.UUID, dict[str, Any]], run_id: uuid.UUID, rec: Sp
             "id": run_id,
             "trace_id": rec.trace_id,
             "name": None,
-            "service_name": rec.service_name,
+            "service_name": _service(rec),
             "agent_name": None,
             "started_at": start,
             "ended_at": end,
@@ -155,7 +159,7 @@ def _merge_run(runs: dict[uuid.UUID, dict[str, Any]], run_id: uuid.UUID, rec: Sp
         row["name"] = safe_text(rec.run_name or rec.name, 256)
         row["trace_id"] = rec.trace_id
         if rec.service_name:
-            row["service_name"] = rec.service_name
+            row["service_name"] = _service(rec)
     elif row["name"] is None and rec.run_name:
         row["name"] = safe_text(rec.run_name, 256)
     if row["agent_name"] is None and rec.step_kind == "agent" and rec.step_name:

@@ -128,7 +128,14 @@ def _as_int(value: Any) -> int | None:
         number = int(float(value)) if isinstance(value, str) else int(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    return number if 0 <= number < 2**62 else None
+    # Bounded so a sum over a run still fits a BIGINT column.
+    return number if 0 <= number < 2**40 else None
+
+
+def _as_attempt(value: Any) -> int:
+    """An attempt number that fits an INTEGER column (1 when missing or absurd)."""
+    number = _as_int(value)
+    return number if number is not None and 1 <= number < 2**31 else 1
 
 
 def _as_float(value: Any) -> float | None:
@@ -189,7 +196,7 @@ def normalize(rec: SpanRecord) -> SpanRecord:
     rec.reported_cost = cost
     rec.step_name = _text(get("step_name"))
     attempt = get("attempt")
-    rec.attempt = max(1, _as_int(attempt) or 1) if attempt is not None else 1
+    rec.attempt = _as_attempt(attempt) if attempt is not None else 1
     rec.run_key = _text(get("run_id"))
     run_name = attrs.get(sc.RUN_NAME) if attrs else None
     rec.run_name = _text(run_name) if run_name is not None else None

@@ -465,3 +465,32 @@ def test_the_exporters_own_database_work_is_not_traced(exporter, manager):
     exporter.export(agent_trace(failing=True))
     assert seen == [False]
     assert trace.get_tracer_provider() is not None
+
+
+def test_oversize_names_categories_and_numbers_fit_their_columns(manager):
+    """PostgreSQL enforces VARCHAR(n) and INTEGER: one oversize field must not lose a batch."""
+    from opentelemetry.sdk.resources import Resource
+
+    long = "n" * 5000
+    exporter = ErrorLogSpanExporter(manager=manager, settings=manager.settings)
+    span = make_span(
+        long,  # a root span: its name becomes the run name
+        attributes={
+            "otel_diag.step.name": long,
+            "otel_diag.step.attempt": 3_000_000_000,
+            "gen_ai.request.model": "m" * 500,
+            "gen_ai.usage.input_tokens": 2**63,
+        },
+        events=[exception_event("E" * 1000, "boom", "", **{"otel_diag.error.category": "c" * 100})],
+        status=StatusCode.ERROR,
+        resource=Resource.create({"service.name": "s\x00" + "v" * 1000}),
+    )
+    assert exporter.export([span]) is SpanExportResult.SUCCESS
+    (run,) = rows(manager, runs)
+    assert len(run["name"]) <= 256 and len(run["service_name"]) <= 256
+    assert "\x00" not in run["service_name"]
+    (step,) = rows(manager, steps)
+    assert step["attempt"] == 1 and step["input_tokens"] is None
+    assert len(step["step_name"]) <= 256
+    (error,) = rows(manager, error_logs)
+    assert len(error["error_type"]) <= 256 and len(error["error_category"]) <= 32
