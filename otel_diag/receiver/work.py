@@ -15,8 +15,6 @@ import logging
 import zlib
 from dataclasses import dataclass, field
 
-from sqlalchemy import exc as sa_exc
-
 from otel_diag.config import Settings
 from otel_diag.receiver.errors import (
     IngestError,
@@ -28,6 +26,7 @@ from otel_diag.receiver.errors import (
 )
 from otel_diag.spans.from_otlp import Decoded, MalformedRequest, decode_json, decode_protobuf
 from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.failures import is_transient as store_is_transient
 from otel_diag.store.sink import SpanSink
 
 logger = logging.getLogger(__name__)
@@ -75,12 +74,8 @@ def gunzip(body: bytes, limit: int) -> bytes:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Database failures worth a retry: unreachable, locked, timed out, connection lost."""
-    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, OSError)
+    """Database failures worth a retry (see :mod:`otel_diag.store.failures`)."""
+    return store_is_transient(exc)
 
 
 def decode_body(body: bytes, fmt: str, encoding: str | None, limit: int) -> Decoded:

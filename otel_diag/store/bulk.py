@@ -134,10 +134,13 @@ def _postgres_insert(conn: Connection, table: Table, rows: Sequence[dict[str, An
     cols = _columns(table, rows)
     stage_postgres(conn, table, rows)
     col_list = ", ".join(cols)
+    # Key order: concurrent writers then take unique-index locks in the same order, so
+    # overlapping re-sends wait for each other instead of deadlocking.
+    key = ", ".join(c.name for c in table.primary_key.columns)
     with conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
         cur.execute(
             f"INSERT INTO {table.name} ({col_list}) SELECT {col_list} "
-            f"FROM _otel_diag_in_{table.name} ON CONFLICT DO NOTHING"
+            f"FROM _otel_diag_in_{table.name} ORDER BY {key} ON CONFLICT DO NOTHING"
         )
         return int(cur.rowcount)
 

@@ -1,11 +1,15 @@
 """Bulk writes of a :class:`Projection` in one transaction per tenant.
 
-Steps and errors are inserted with ``ON CONFLICT DO NOTHING`` on their deterministic ids,
-so a re-sent span adds nothing. When every row of the batch was new (the common case), run
-aggregates are incremented by the batch's own counts; when some already existed (a
-re-send) or runs were merged, they are recomputed from the stored rows instead, so they
-stay exact either way. Runs are upserted first and in id order: on PostgreSQL that row lock serializes two
-writers of the same run and avoids deadlocks.
+Order inside the transaction: named traces are recorded in ``trace_runs`` (and runs that
+were keyed by their trace id merged into the named run), then steps and errors are
+inserted with ``ON CONFLICT DO NOTHING`` on their deterministic ids, so a re-sent span
+adds nothing; last, runs are upserted. When every step and error of the batch was new
+(the common case) the upsert *adds* the batch's counts to the run; when some already
+existed (a re-send) or runs were merged, the counts are recomputed from the stored rows,
+so they stay exact either way. On PostgreSQL every multi-row write proceeds in key order,
+so concurrent writers lock rows in the same order and cannot deadlock each other, and the
+upsert's row lock makes their increments add up. SQLite writers are serialized by
+``BEGIN IMMEDIATE``.
 """
 
 from __future__ import annotations
@@ -177,9 +181,9 @@ def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) ->
         staged = stage_postgres(conn, runs, rows)
         cols = list(rows[0])
         conn.execute(
-            ins.from_select(cols, select(*(staged.c[c] for c in cols))).on_conflict_do_update(
-                index_elements=[runs.c.id], set_=updates
-            )
+            ins.from_select(
+                cols, select(*(staged.c[c] for c in cols)).order_by(staged.c.id)
+            ).on_conflict_do_update(index_elements=[runs.c.id], set_=updates)
         )
         return
     # RETURNING lets SQLAlchemy send multi-row statements.
