@@ -19,7 +19,7 @@ from otel_diag.config import Settings
 from otel_diag.projection.project import Projection, project, trace_runs_in
 from otel_diag.spans.record import SpanRecord
 from otel_diag.store.engine import InvalidTenantError, TenantDBManager, validate_tenant_id
-from otel_diag.store.writer import lookup_trace_runs, write_projection
+from otel_diag.store.writer import lock_traces, lookup_trace_runs, write_projection
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ class SpanSink:
             if conn.dialect.name == "sqlite":
                 conn = conn.execution_options(sqlite_immediate=True)
             with conn.begin():
+                lock_traces(conn, {r.trace_id for r in recs})
                 if unresolved:
                     for trace_id, run_id in lookup_trace_runs(conn, unresolved).items():
                         trace_runs.setdefault(trace_id, run_id)

@@ -57,6 +57,26 @@ def _chunks(
         yield rows[i : i + size]
 
 
+def lock_traces(conn: Connection, trace_ids: Iterable[str]) -> None:
+    """PostgreSQL: serialize writers of the same traces until this transaction ends.
+
+    Without it, a writer storing spans that do not name their run could miss, under READ
+    COMMITTED, the ``trace_runs`` row another writer is about to commit, and split one
+    trace across two runs. Locks are taken in sorted order (no deadlocks). SQLite writers
+    are already serialized by ``BEGIN IMMEDIATE``.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    ids = sorted(set(trace_ids))
+    if ids:
+        conn.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(h) FROM "
+            "(SELECT hashtextextended(t, 0) AS h FROM unnest(%(ids)s::text[]) AS t "
+            "ORDER BY t) AS ordered",
+            {"ids": ids},
+        )
+
+
 def lookup_trace_runs(conn: Connection, trace_ids: Iterable[str]) -> dict[str, uuid.UUID]:
     """Named runs already stored for these traces (spans without a run id join them)."""
     wanted = list(dict.fromkeys(trace_ids))
