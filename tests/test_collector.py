@@ -53,3 +53,9 @@ def test_compact_stack_keeps_application_frames_and_the_exception_line():
     assert (
         compact_stack(stack) == "agent.py:10 in run\ntools.py:42 in search\nConnectionError: down"
     )
+
+
+def test_run_ids_with_capital_letters_are_found_by_their_exact_text(exporter, manager):
+    exporter.export(agent_trace(failing=True, run_key="Order-ABC-42"))
+    collector = ErrorCollector(manager=manager)
+    assert len(collector.get_errors_for_run("Order-ABC-42")) == 3

@@ -151,7 +151,11 @@ class DiagnosisWorker:
         for tenant in tenants:
             if self._stop.is_set():
                 break
-            tenant_claimed, tenant_stored = self._run_tenant(tenant)
+            try:
+                tenant_claimed, tenant_stored = self._run_tenant(tenant)
+            except Exception:  # one broken tenant must not stop the others' diagnoses
+                logger.exception("diagnosis of tenant %r failed; other tenants go on", tenant)
+                continue
             claimed += tenant_claimed
             stored += tenant_stored
         self._last_claimed = claimed

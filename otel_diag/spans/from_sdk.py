@@ -17,16 +17,17 @@ from otel_diag.spans.record import (
 
 _STATUS = {StatusCode.UNSET: STATUS_UNSET, StatusCode.OK: STATUS_OK, StatusCode.ERROR: STATUS_ERROR}
 _EMPTY: dict = {}
-# Spans of one process share one Resource object: remember the last one's fields.
-_last_resource: object = None
-_last_fields: tuple[str | None, str | None] = (None, None)
+# Spans of one process share one Resource object: remember the last one's fields. One
+# tuple, swapped atomically, so concurrent exporters never pair a resource with another's.
+_last: tuple[object, tuple[str | None, str | None]] = (None, (None, None))
 
 
 def _resource_fields(resource: object) -> tuple[str | None, str | None]:
     """(service.name, tenant) of a resource, computed once per distinct Resource object."""
-    global _last_resource, _last_fields
-    if resource is _last_resource:
-        return _last_fields
+    global _last
+    last_resource, last_fields = _last
+    if resource is last_resource:
+        return last_fields
     attrs = getattr(resource, "attributes", None) or _EMPTY
     service = attrs.get(sc.SERVICE_NAME)
     tenant = attrs.get(sc.TENANT_ID) or attrs.get(sc.RESOURCE_TENANT_ID)
@@ -34,7 +35,7 @@ def _resource_fields(resource: object) -> tuple[str | None, str | None]:
         str(service) if service is not None else None,
         str(tenant) if tenant is not None else None,
     )
-    _last_resource, _last_fields = resource, fields
+    _last = (resource, fields)
     return fields
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, String, cast, func, select
 
 from otel_diag.projection.ids import parse_run_ref
-from otel_diag.store.models import diagnostic_reports, error_logs, runs, steps
+from otel_diag.store.models import diagnostic_reports, error_logs, runs, steps, trace_runs
 
 
 class AmbiguousRunError(LookupError):
@@ -38,13 +38,19 @@ def resolve_run(conn: Connection, ref: str | uuid.UUID) -> uuid.UUID | None:
     if isinstance(ref, uuid.UUID):
         candidates = [ref]
     else:
-        text = ref.strip().lower()
+        raw = ref.strip()  # run-id strings are case-sensitive (uuid5 of the exact text)
+        text = raw.lower()
         candidates = []
-        direct = parse_run_ref(text)
-        if direct is not None:
-            candidates.append(direct)
+        for form in dict.fromkeys((raw, text)):
+            direct = parse_run_ref(form)
+            if direct is not None:
+                candidates.append(direct)
         if len(text) == 32 and all(c in "0123456789abcdef" for c in text):
             hit = conn.execute(select(runs.c.id).where(runs.c.trace_id == text).limit(1)).first()
+            if hit is None:  # a later trace of a run that spans several
+                hit = conn.execute(
+                    select(trace_runs.c.run_id).where(trace_runs.c.id == text)
+                ).first()
             if hit:
                 candidates.insert(0, hit[0])
     for cand in candidates:
