@@ -22,6 +22,8 @@ from otel_diag.tenants import TENANT_ID_RE as TENANT_ID_RE
 from otel_diag.tenants import InvalidTenantError as InvalidTenantError
 from otel_diag.tenants import validate_tenant_id as validate_tenant_id
 
+STATEMENT_TIMEOUT_S = 60
+
 
 class DatabaseURLError(ValueError):
     """A database URL otel-diag cannot use."""
@@ -84,7 +86,16 @@ def _postgres_engine(url: str, schema: str | None, timeout: float) -> Engine:
 
     engine = create_engine(
         url,
-        connect_args={"connect_timeout": max(1, int(timeout))},
+        connect_args={
+            "connect_timeout": max(1, int(timeout)),
+            # A half-open connection must not hang an exporter or ingest thread for the
+            # kernel's retransmit timeout (minutes): keepalives + a TCP user timeout.
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "tcp_user_timeout": 60_000,
+        },
         pool_size=4,
         max_overflow=4,
         pool_timeout=timeout,
@@ -97,6 +108,8 @@ def _postgres_engine(url: str, schema: str | None, timeout: float) -> Engine:
         dbapi_conn.autocommit = True
         with dbapi_conn.cursor() as cur:
             cur.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
+            # Bounded statements; migrations lift this for their own transaction.
+            cur.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT_S}s'")
             if schema is not None:
                 quoted = '"' + schema.replace('"', '""') + '"'
                 # IF NOT EXISTS still races with a concurrent creator; then it exists now.

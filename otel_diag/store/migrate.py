@@ -56,6 +56,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             conn = conn.execution_options(sqlite_immediate=True)
         with conn.begin():
             if conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL statement_timeout = 0"))  # big back-fills
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)

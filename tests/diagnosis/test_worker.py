@@ -129,13 +129,13 @@ def test_runs_claimed_by_a_dead_worker_are_taken_over_once_the_lease_expires(
     run_ids = [run_uuid(manager, seed(tracer, distinct_failure(i))) for i in range(3)]
     engine = manager.get_engine()
     dead = dq.claim_ready(
-        engine, worker_id="dead", now=utcnow(), decision_wait=0, lease=0.3, limit=10
+        engine, worker_id="dead", now=utcnow(), decision_wait=0, lease=2.0, limit=10
     )
     assert sorted(str(c.run_id) for c in dead) == sorted(run_ids)
 
-    survivor = DiagnosisWorker(manager, make_settings(db_url, fake_llm), lease=0.3)
-    assert survivor.run_once() == 0  # the claims are still live
-    assert poll(lambda: survivor.drain() == 3, timeout=5, interval=0.1)
+    survivor = DiagnosisWorker(manager, make_settings(db_url, fake_llm), lease=2.0)
+    assert survivor.run_once() == 0  # the claims are still live (a 2 s lease: robust under load)
+    assert poll(lambda: survivor.drain() == 3, timeout=10, interval=0.1)
     assert report_counts(manager) == {r: 1 for r in run_ids}
     # The dead worker comes back and tries to store its result: refused, nothing stored.
     late = {"id": uuid.uuid4(), "run_id": dead[0].run_id, "root_cause_analysis": "late"}
