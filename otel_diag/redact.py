@@ -16,8 +16,8 @@ REDACTED = "[REDACTED]"
 TRUNCATION_MARKER = "…[truncated {n} chars]"
 
 _SECRET_KEY_NAMES = (
-    r"api[_-]?key|apikey|secret|password|passwd|pwd|token(?!s\b|_?count|izer)|access[_-]?key|"
-    r"private[_-]?key|authorization|credential"
+    r"api[_-]?key|apikey|secret|password|passwd|passphrase|pwd|token(?!s\b|_?count|izer)|"
+    r"access[_-]?key|private[_-]?key|authorization|credential|cookie"
 )
 
 # (gate, pattern): a pattern only runs when its gate -- cheap substring tests on the text
@@ -27,22 +27,42 @@ _SECRET_KEY_NAMES = (
 # Patterns are bounded and anchored at word starts: unbounded ``[\w.-]*`` runs backtrack
 # quadratically on long words.
 _Gate = Callable[[str, str], bool]
-_KEY_HINTS = ("key", "secret", "passw", "pwd", "token", "authorization", "credential")
+_KEY_HINTS = (
+    "key",
+    "secret",
+    "passw",
+    "passph",
+    "pwd",
+    "token",
+    "authorization",
+    "credential",
+    "cookie",
+)
 _AWS_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")
 _RULES: list[tuple[_Gate, re.Pattern[str]]] = [
-    (  # URLs with credentials: scheme://user:password@host
+    (  # URLs with credentials: scheme://user:password@host (the user may be empty, as in
+        # redis://:pw@host; the password may contain '@' or ':', so it runs to the last '@')
         lambda t, low: "://" in t and "@" in t,
         re.compile(
-            r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}://[^\s:/@]{1,256}:)[^\s@/]{1,256}(?=@)"
+            r"(?P<keep>\b[a-zA-Z][a-zA-Z0-9+.-]{0,30}://[^\s:/@]{0,256}:)[^\s/]{1,256}(?=@)"
         ),
     ),
-    (  # key=value / key: value / "key": "value" pairs whose key names a secret
+    (  # PEM private keys
+        lambda t, low: "PRIVATE KEY" in t,
+        re.compile(
+            r"-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----[\s\S]{0,20000}?"
+            r"-----END [A-Z ]{0,20}PRIVATE KEY-----"
+        ),
+    ),
+    (  # key=value / key: value / "key": "value" pairs whose key names a secret; a quoted
+        # value is redacted whole, spaces included
         lambda t, low: ("=" in t or ":" in t) and any(h in low for h in _KEY_HINTS),
         re.compile(
             r"(?P<keep>(?i:\b[\w.-]{0,32}(?:"
             + _SECRET_KEY_NAMES
             + r")[\w.-]{0,32})[\"']?\s*[:=]\s*[\"']?(?i:(?:bearer|basic|token)\s+)?)"
-            r"(?!\[REDACTED\])[^\s\"',;}&]{3,}"
+            r"(?!\[REDACTED\])"
+            r"(?:(?<=\")[^\"\n]{1,256}(?=\")|(?<=')[^'\n]{1,256}(?=')|[^\s\"',;}&]{3,})"
         ),
     ),
     (  # Authorization schemes / bearer tokens
@@ -137,6 +157,12 @@ def _safe_text(value: Any, limit: int | None) -> str:
     return text
 
 
+def is_secret_key(key: str) -> bool:
+    """Whether a mapping key (its last dotted part) names a secret: password, api_key, ..."""
+    last = key.rsplit(".", 1)[-1]
+    return bool(_SECRET_KEY_RE.search(last)) and not key.startswith("gen_ai.usage")
+
+
 def redact_mapping(
     data: Mapping[str, Any], *, value_limit: int = 1024, max_items: int = 64
 ) -> dict[str, Any]:
@@ -147,7 +173,7 @@ def redact_mapping(
             out["_truncated_items"] = len(data) - max_items
             break
         k = clean_text(key, 200)
-        if _SECRET_KEY_RE.search(k.rsplit(".", 1)[-1]) and not k.startswith("gen_ai.usage"):
+        if is_secret_key(k):
             out[k] = REDACTED
         else:
             out[k] = _json_value(value, value_limit)

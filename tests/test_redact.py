@@ -24,6 +24,15 @@ from otel_diag.redact import REDACTED, clean_text, redact, redact_mapping, safe_
         ("github ghp_0123456789abcdefghijABCDEFGHIJ0123 leaked", "ghp_0123456789abcdefghij"),
         ("slack xoxb-123456789012-abcdefABCDEF", "xoxb-123456789012"),
         ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZw", "eyJhbGciOiJIUzI1NiJ9"),
+        ("redis://:hunter2pass@redis:6379/0", "hunter2pass"),
+        ("postgresql://user:p@ss:w0rd@db/app", "ss:w0rd"),
+        ('{"password": "correct horse battery staple"}', "battery staple"),
+        ("Cookie: session=abc123def456", "abc123def456"),
+        ("passphrase=opensesame1", "opensesame1"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+            "MIIEow",
+        ),
     ],
 )
 def test_known_secret_shapes_are_redacted(text, secret):

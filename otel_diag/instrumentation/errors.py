@@ -29,7 +29,7 @@ from otel_diag.instrumentation.classification import classify_exception, type_na
 from otel_diag.instrumentation.content import render
 from otel_diag.instrumentation.tracing import get_tracer
 from otel_diag.projection.classify import classify
-from otel_diag.redact import safe_text
+from otel_diag.redact import REDACTED, is_secret_key, safe_text
 
 MAX_ERROR_CHARS = 16384
 CONTEXT_VALUE_CHARS = 512
@@ -102,7 +102,10 @@ def _context_attributes(context: Mapping[str, Any] | None) -> dict[str, Any]:
         if i >= CONTEXT_MAX_ITEMS:
             break
         name = sc.ERROR_CONTEXT_PREFIX + safe_text(key, 100)
-        if isinstance(value, bool | int | float):
+        if is_secret_key(str(key)):
+            # Blanked here, not only in the store: span attributes also go to Jaeger/Tempo.
+            out[name] = REDACTED
+        elif isinstance(value, bool | int | float):
             out[name] = value
         elif isinstance(value, str):
             out[name] = safe_text(value, CONTEXT_VALUE_CHARS)
