@@ -27,7 +27,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from otel_diag import semconv as sc
 from otel_diag.instrumentation.classification import classify_exception, type_name
 from otel_diag.instrumentation.content import render
-from otel_diag.instrumentation.tracing import get_tracer
+from otel_diag.instrumentation.tracing import get_tracer, internal_error
 from otel_diag.projection.classify import classify
 from otel_diag.redact import REDACTED, is_secret_key, safe_text
 
@@ -162,7 +162,22 @@ def record_error(
 # --- the public emit API (also exposed as ErrorCollector methods) ---------------------------
 
 
-def _emit(
+def _emit(error: BaseException | str, **kwargs: Any) -> ErrorInfo:
+    """The emit API's one entry: telemetry failures are logged, never raised into the app."""
+    try:
+        return _emit_unguarded(error, **kwargs)
+    except Exception:
+        internal_error("the error emit API")
+        source, category = kwargs.get("source"), kwargs.get("category")
+        return ErrorInfo(
+            source=str(source or "api"),
+            category=str(category or "internal"),
+            error_type=type(error).__name__ if isinstance(error, BaseException) else "Error",
+            message="",
+        )
+
+
+def _emit_unguarded(
     error: BaseException | str,
     *,
     source: str | None,
