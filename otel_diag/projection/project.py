@@ -154,8 +154,11 @@ def _merge_run(runs: dict[uuid.UUID, dict[str, Any]], run_id: uuid.UUID, rec: Sp
         if end > row["ended_at"]:
             row["ended_at"] = end
     if rec.is_root:
+        # Retries of a workflow in new traces share the run: the latest root decides.
+        if not row["root_seen"] or end >= row["_root_end"]:
+            row["root_failed"] = rec.status == STATUS_ERROR
+            row["_root_end"] = end
         row["root_seen"] = True
-        row["root_failed"] = row["root_failed"] or rec.status == STATUS_ERROR
         row["name"] = safe_text(rec.run_name or rec.name, 256)
         row["trace_id"] = rec.trace_id
         if rec.service_name:
@@ -168,6 +171,7 @@ def _merge_run(runs: dict[uuid.UUID, dict[str, Any]], run_id: uuid.UUID, rec: Sp
 
 def _finish_runs(runs: dict[uuid.UUID, dict[str, Any]]) -> None:
     for row in runs.values():
+        row.pop("_root_end", None)
         row["started_at"] = ns_to_dt(row["started_at"])
         row["ended_at"] = ns_to_dt(row["ended_at"])
 

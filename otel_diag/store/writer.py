@@ -165,7 +165,14 @@ def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) ->
         row["diagnosis_state"] = "pending" if errors else None
     ins = _insert(conn, runs)
     ex = ins.excluded
-    root_failed = or_(runs.c.root_failed, ex.root_failed)
+    # The latest root decides (a retry in a new trace that succeeded makes the run ok).
+    root_failed = case(
+        (
+            and_(ex.root_seen, or_(~runs.c.root_seen, ex.ended_at >= runs.c.ended_at)),
+            ex.root_failed,
+        ),
+        else_=runs.c.root_failed,
+    )
     root_seen = or_(runs.c.root_seen, ex.root_seen)
     errors_after = runs.c.error_count + ex.error_count
     updates: dict[str, Any] = {

@@ -494,3 +494,22 @@ def test_oversize_names_categories_and_numbers_fit_their_columns(manager):
     assert len(step["step_name"]) <= 256
     (error,) = rows(manager, error_logs)
     assert len(error["error_type"]) <= 256 and len(error["error_category"]) <= 32
+
+
+@pytest.mark.parametrize("order", ["in order", "retry first"])
+def test_a_run_retried_in_a_new_trace_is_ok_once_the_latest_attempt_succeeds(
+    exporter, manager, order
+):
+    import time as _time
+
+    first = agent_trace(failing=True, run_key="order-7")
+    _time.sleep(0.02)  # the retry starts and ends later
+    retry = agent_trace(failing=False, run_key="order-7")
+    batches = [first, retry] if order == "in order" else [retry, first]
+    for batch in batches:
+        exporter.export(batch)
+
+    (run,) = rows(manager, runs)
+    assert run["status"] == "ok"
+    assert run["error_count"] == 3  # the first attempt's errors stay on record
+    assert run["step_count"] == 18
