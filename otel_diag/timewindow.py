@@ -53,7 +53,10 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     text = value.strip()
     now = as_utc(now or datetime.now(UTC))
     if _DURATION.match(text) and not text.isdigit():
-        return now - parse_duration(text)
+        try:
+            return now - parse_duration(text)
+        except OverflowError:
+            raise ValueError(f"duration {value!r} reaches back before year 1") from None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

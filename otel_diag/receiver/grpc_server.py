@@ -116,12 +116,15 @@ def build_grpc_server(
     """A grpc.aio server with the trace service bound to ``host:port``; returns the real port."""
     limit = ingestor.max_request_bytes
     server = grpc.aio.server(
+        # gRPC reads a whole message (up to the receive limit) before our admission check
+        # runs: this caps how many can be held at once, a hard backstop for memory.
+        maximum_concurrent_rpcs=4 * max(4, ingestor.max_inflight),
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
             ("grpc.max_concurrent_streams", max(4, ingestor.max_inflight)),
             ("grpc.so_reuseport", 0),
-        ]
+        ],
     )
     server.add_generic_rpc_handlers((TraceServiceHandler(ingestor, tenancy).generic_handler(),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

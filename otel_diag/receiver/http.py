@@ -8,6 +8,7 @@ on failure, ``Retry-After`` on 503, as the OTLP spec asks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from otel_diag.receiver.errors import IngestError, TooLarge, UnsupportedMediaType
+from otel_diag.receiver.errors import IngestError, Overloaded, TooLarge, UnsupportedMediaType
 from otel_diag.receiver.ingest import JSON, PROTOBUF, Ingestor, IngestOutcome
 from otel_diag.server.tenancy import Tenancy, Unauthenticated
 
@@ -65,6 +66,9 @@ def _status_response(
         media_type="application/json",
         headers=headers,
     )
+
+
+BODY_READ_TIMEOUT_S = 30
 
 
 async def _read_body(request: Request, limit: int, slot_add: Callable[[int], None]) -> bytes:
@@ -114,7 +118,15 @@ def otlp_router(ingestor: Ingestor, tenancy: Tenancy) -> APIRouter:
                 return _status_response(401, "UNAUTHENTICATED", str(exc), fmt, None)
             encoding = request.headers.get("content-encoding", "").strip().lower() or None
             with ingestor.admit() as slot:
-                body = await _read_body(request, ingestor.max_request_bytes, slot.add_bytes)
+                try:  # a stalled upload must not hold an ingest slot forever
+                    body = await asyncio.wait_for(
+                        _read_body(request, ingestor.max_request_bytes, slot.add_bytes),
+                        BODY_READ_TIMEOUT_S,
+                    )
+                except TimeoutError:
+                    raise Overloaded(
+                        f"request body not received within {BODY_READ_TIMEOUT_S} s; retry"
+                    ) from None
                 outcome = await ingestor.process(
                     body, fmt=fmt, transport=TRANSPORT, encoding=encoding, tenant=tenant
                 )

@@ -142,7 +142,11 @@ class Ingestor:
         except BrokenProcessPool:
             self._replace_broken_pool()
             raise StoreUnavailable("an ingest worker process died; retry") from None
-        except RuntimeError as exc:  # the executor was shut down: we are stopping
+        except RuntimeError as exc:
+            if "shutdown" not in str(exc):  # a bug of ours, not a stopping executor
+                logger.error("otel-diag: ingest failed", exc_info=exc)
+                raise InternalError(f"internal error: {type(exc).__name__}") from None
+            # "cannot schedule new futures after (interpreter) shutdown": we are stopping.
             raise Overloaded(f"otel-diag is shutting down: {exc}") from None
         except Exception as exc:  # a bug of ours: answer INTERNAL, keep serving
             logger.error("otel-diag: ingest failed", exc_info=exc)
