@@ -43,11 +43,15 @@ def request_tenant(
     """The tenant this request may read: 401 without a valid key (keys mode)."""
     ctx = get_context(request)
     try:
-        return ctx.tenancy.api_tenant(authorization, x_tenant)
+        tenant = ctx.tenancy.api_tenant(authorization, x_tenant)
     except Unauthenticated as exc:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
     except InvalidTenantError as exc:
         raise HTTPException(400, str(exc)) from None
+    # Trusted mode: a header must not create (and migrate) a database for a made-up tenant.
+    if not ctx.tenancy.tenants and tenant not in ctx.manager.discover_tenants():
+        raise HTTPException(404, f"no data for tenant {tenant!r}")
+    return tenant
 
 
 Tenant = Annotated[str, Depends(request_tenant)]

@@ -96,6 +96,18 @@ def test_trusted_mode_routes_ingest_by_resource_tenant_and_api_by_x_tenant(
         assert len(runs) == 1, tenant
     assert len(srv.http.get("/api/runs").json()["runs"]) == 1  # default
     assert srv.http.get("/api/runs", headers={"x-tenant": "../etc"}).status_code == 400
+    # A header naming a tenant that has no data is a 404; it creates no database.
+    assert srv.http.get("/api/runs", headers={"x-tenant": "nobody"}).status_code == 404
+    assert "nobody" not in srv.server.manager.discover_tenants()
+
+
+def test_readiness_does_not_list_tenants_to_unauthenticated_callers_in_keys_mode(
+    serve: Callable[..., Running],
+) -> None:
+    srv = serve(api_keys=KEYS)
+    databases = srv.http.get("/readyz").json()["databases"]
+    assert set(databases.values()) == {"ok"}
+    assert not {"acme", "globex"} & set(databases)
 
 
 def test_spans_naming_an_invalid_tenant_are_rejected_in_partial_success(
