@@ -36,6 +36,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "e.g. http://localhost:16686/trace/{trace_id} (Jaeger)",
     ),
     "OTEL_DIAG_TENANT": ("tenant", "tenant for spans that name none (default)"),
+    "OTEL_DIAG_TRUST_BAGGAGE_TENANT": (
+        "trust_baggage_tenant",
+        "true: a tenant in a caller's W3C baggage tags this service's spans; false for "
+        "services exposed to untrusted callers (only a local run() chooses the tenant) (true)",
+    ),
     "OTEL_DIAG_MAX_FIELD_CHARS": (
         "max_field_chars",
         "longest message/stack trace stored before truncation with a marker (16384)",
@@ -113,6 +118,7 @@ class Settings:
     api_keys: str | None = None
     trace_url_template: str | None = None
     tenant: str = DEFAULT_TENANT
+    trust_baggage_tenant: bool = True
     max_field_chars: int = 16384
     db_timeout: float = 5.0
     max_request_bytes: int = 32 * 1024 * 1024
@@ -166,6 +172,7 @@ _CONVERTERS: dict[str, Any] = {
     "spend_cap_usd_per_hour": lambda v: _at_least(float(v), 0.0),
     "diagnosis_concurrency": lambda v: _at_least(int(v), 1),
     "diagnosis_in_process": lambda v: _as_bool(v),
+    "trust_baggage_tenant": lambda v: _as_bool(v),
 }
 
 

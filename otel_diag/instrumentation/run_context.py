@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import Span as SDKSpan
 from opentelemetry.trace import Span, set_span_in_context
 
 from otel_diag import semconv as sc
+from otel_diag.config import load_settings
 from otel_diag.instrumentation import tracing
 from otel_diag.instrumentation.errors import record_error
 from otel_diag.tenants import validate_tenant_id
@@ -34,11 +35,24 @@ from otel_diag.tenants import validate_tenant_id
 _PROPAGATED = (sc.RUN_ID, sc.TENANT_ID)
 
 
+# Set (as a context value, which never leaves the process) by run(): baggage under it was
+# chosen here, not by a remote caller.
+_LOCAL_RUN = otel_context.create_key("otel_diag.local_run")
+
+
 class RunBaggageSpanProcessor(SpanProcessor):
     """Copies ``otel_diag.run.id`` / ``otel_diag.tenant.id`` from baggage onto each new span.
 
     Attributes the span already has win. Cheap on spans outside a run: one context lookup.
+    With ``trust_remote_tenant=False`` (``OTEL_DIAG_TRUST_BAGGAGE_TENANT=false``, for a
+    service exposed to callers it does not trust) a tenant that arrived in a caller's
+    baggage is ignored: only a ``run()`` in this process may choose the tenant.
     """
+
+    def __init__(self, trust_remote_tenant: bool | None = None) -> None:
+        if trust_remote_tenant is None:
+            trust_remote_tenant = load_settings().trust_baggage_tenant
+        self.trust_remote_tenant = trust_remote_tenant
 
     def on_start(self, span: SDKSpan, parent_context: Context | None = None) -> None:
         try:
@@ -48,8 +62,14 @@ class RunBaggageSpanProcessor(SpanProcessor):
             attrs = span.attributes or {}
             for key in _PROPAGATED:
                 value = entries.get(key)
-                if value is not None and key not in attrs:
-                    span.set_attribute(key, str(value))
+                if value is None or key in attrs:
+                    continue
+                remote_tenant = key == sc.TENANT_ID and not otel_context.get_value(
+                    _LOCAL_RUN, parent_context
+                )
+                if remote_tenant and not self.trust_remote_tenant:
+                    continue
+                span.set_attribute(key, str(value))
         except Exception:
             tracing.internal_error("copying run baggage")
 
@@ -141,6 +161,7 @@ class RunContext(_SpanScope):
         ctx = baggage.set_baggage(sc.RUN_ID, self.run_id)
         if self.tenant_id is not None:
             ctx = baggage.set_baggage(sc.TENANT_ID, self.tenant_id, context=ctx)
+            ctx = otel_context.set_value(_LOCAL_RUN, True, ctx)
         return ctx
 
     def _start_in(self, ctx: Context) -> Span:

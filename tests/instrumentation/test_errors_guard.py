@@ -14,3 +14,38 @@ def test_a_bad_argument_to_the_emit_api_is_logged_not_raised(
     info = errors.log_error("not-a-source", ValueError("x"))
     assert info.error_type == "ValueError"
     assert info.category == "internal"
+
+
+def test_a_callers_baggage_tenant_is_ignored_when_remote_tenants_are_not_trusted() -> None:
+    from opentelemetry import baggage
+    from opentelemetry import context as otel_context
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_diag.instrumentation import run
+    from otel_diag.instrumentation.run_context import RunBaggageSpanProcessor
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(RunBaggageSpanProcessor(trust_remote_tenant=False))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("t")
+
+    # As an incoming request's propagator would: baggage chosen by a remote caller.
+    remote = baggage.set_baggage("otel_diag.tenant.id", "victim")
+    remote = baggage.set_baggage("otel_diag.run.id", "their-run", context=remote)
+    token = otel_context.attach(remote)
+    try:
+        with tracer.start_as_current_span("handler"):
+            pass
+    finally:
+        otel_context.detach(token)
+    with run("local", tenant_id="acme"), tracer.start_as_current_span("inside-run"):
+        pass
+
+    spans = {s.name: dict(s.attributes or {}) for s in memory.get_finished_spans()}
+    assert "otel_diag.tenant.id" not in spans["handler"]
+    assert spans["handler"]["otel_diag.run.id"] == "their-run"
+    assert spans["inside-run"]["otel_diag.tenant.id"] == "acme"
+    provider.shutdown()
