@@ -7,7 +7,7 @@ with both figures, so a wrong price or a wrong report is visible.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
@@ -15,7 +15,7 @@ import click
 from otel_diag.cli import render
 from otel_diag.cli.common import handle_errors, store_options
 from otel_diag.cli.options import json_option, since_option
-from otel_diag.cli.session import reading
+from otel_diag.cli.session import window_report
 from otel_diag.store.analytics import cost_breakdown
 
 _USAGE = ("calls", "input tokens", "output tokens", "cost")
@@ -30,15 +30,7 @@ def cost_command(
     database_url: str | None, tenant: str | None, since: datetime, as_json: bool
 ) -> None:
     """Cost analysis over --since: by model, agent and day; unpriced tokens; mismatches."""
-    until = datetime.now(UTC)
-    with reading(database_url, tenant) as (settings, conn):
-        data = cost_breakdown(conn, since, until)
-    data = {
-        "tenant": settings.tenant,
-        "since": since.isoformat(),
-        "until": until.isoformat(),
-        **data,
-    }
+    settings, data = window_report(database_url, tenant, since, cost_breakdown)
     if as_json:
         render.emit_json(data)
         return

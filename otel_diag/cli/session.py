@@ -8,8 +8,9 @@ disposed afterwards, so a CLI process never leaves pooled connections behind.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from otel_diag.cli.common import fail, open_store, settings_from
@@ -43,3 +44,17 @@ def resolve_or_fail(conn: Connection, ref: str) -> uuid.UUID:
     if run_id is None:
         fail(f"no run matches {ref!r} (give a run id, a unique prefix of one, or a trace id)")
     return run_id
+
+
+def window_report(
+    database_url: str | None,
+    tenant: str | None,
+    since: datetime,
+    compute: Callable[[Connection, datetime, datetime], dict[str, Any]],
+) -> tuple[Settings, dict[str, Any]]:
+    """``compute(conn, since, now)`` for a time-window command, with the window stated."""
+    until = datetime.now(UTC)
+    with reading(database_url, tenant) as (settings, conn):
+        data = compute(conn, since, until)
+    window = {"tenant": settings.tenant, "since": since.isoformat(), "until": until.isoformat()}
+    return settings, {**window, **data}

@@ -6,14 +6,14 @@ cost, so a regression in one agent stands out against the others.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
 from otel_diag.cli import render
 from otel_diag.cli.common import handle_errors, store_options
 from otel_diag.cli.options import json_option, since_option
-from otel_diag.cli.session import reading
+from otel_diag.cli.session import window_report
 from otel_diag.store.analytics import run_stats
 
 
@@ -26,15 +26,7 @@ def stats_command(
     database_url: str | None, tenant: str | None, since: datetime, as_json: bool
 ) -> None:
     """Totals and per-agent comparison: failure rate, p50/p95 duration, tokens, cost."""
-    until = datetime.now(UTC)
-    with reading(database_url, tenant) as (settings, conn):
-        data = run_stats(conn, since, until)
-    data = {
-        "tenant": settings.tenant,
-        "since": since.isoformat(),
-        "until": until.isoformat(),
-        **data,
-    }
+    settings, data = window_report(database_url, tenant, since, run_stats)
     if as_json:
         render.emit_json(data)
         return
