@@ -1,10 +1,14 @@
-"""What both demos need to start the sample agent under ``opentelemetry-instrument``."""
+"""What both demos share: starting the sample agent, and showing its error rows."""
 
 from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
+
+from rich.table import Table
 
 
 def opentelemetry_instrument() -> str | None:
@@ -13,3 +17,21 @@ def opentelemetry_instrument() -> str | None:
     return shutil.which("opentelemetry-instrument", path=str(bindir)) or shutil.which(
         "opentelemetry-instrument"
     )
+
+
+def error_table(title: str, errors: Iterable[dict[str, Any]]) -> Table:
+    """The demo's view of ``error_logs`` rows: where, what kind, and the (redacted) message."""
+    table = Table(title=title)
+    for col in ("step", "source", "category", "type", "attempt"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("message", overflow="fold")
+    for err in errors:
+        table.add_row(
+            err["step_name"],
+            err["source"],
+            err["error_category"],
+            err["error_type"],
+            str(err["attempt"]),
+            err["error_message"],
+        )
+    return table

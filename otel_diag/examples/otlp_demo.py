@@ -22,9 +22,8 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.table import Table
 
-from otel_diag.examples.launch import opentelemetry_instrument
+from otel_diag.examples.launch import error_table, opentelemetry_instrument
 
 DEFAULT_URL = "http://127.0.0.1:4318"
 LLM_KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "AZURE_API_KEY", "GEMINI_API_KEY")
@@ -101,20 +100,7 @@ def _wait_for_errors(client: httpx.Client, run_id: str, timeout: float = 15.0) -
 
 
 def _show(console: Console, errors: dict[str, Any], report: dict[str, Any] | None) -> None:
-    table = Table(title=f"errors of run {errors['run_id']}")
-    for col in ("step", "source", "category", "type", "attempt"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("message", overflow="fold")
-    for err in errors["errors"]:
-        table.add_row(
-            err["step_name"],
-            err["source"],
-            err["error_category"],
-            err["error_type"],
-            str(err["attempt"]),
-            err["error_message"],
-        )
-    console.print(table)
+    console.print(error_table(f"errors of run {errors['run_id']}", errors["errors"]))
     if report is None:
         return
     console.print(

@@ -14,11 +14,10 @@ import sys
 import uuid
 
 from rich.console import Console
-from rich.table import Table
 
 from otel_diag.collector import ErrorCollector
 from otel_diag.config import load_settings
-from otel_diag.examples.launch import opentelemetry_instrument
+from otel_diag.examples.launch import error_table, opentelemetry_instrument
 from otel_diag.store.engine import TenantDBManager
 
 
@@ -60,20 +59,8 @@ def main() -> int:
         f"llm_calls={run['llm_calls']} tool_calls={run['tool_calls']} "
         f"tokens={run['tokens']} cost_usd={run['cost_usd']}"
     )
-    table = Table(title=f"error_logs ({manager.base_url})")
-    for col in ("step", "source", "category", "type", "attempt"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("message", overflow="fold")
-    for err in collector.get_errors_for_run(run_id):
-        table.add_row(
-            err["step_name"],
-            err["source"],
-            err["error_category"],
-            err["error_type"],
-            str(err["attempt"]),
-            err["error_message"],
-        )
-    console.print(table)
+    errors = collector.get_errors_for_run(run_id)
+    console.print(error_table(f"error_logs ({manager.base_url})", errors))
     manager.dispose()
     return 0
 
