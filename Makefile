@@ -24,7 +24,10 @@ run: install
 demo: install
 	$(PY) -m otel_diag.examples.otlp_demo
 
+# The suite talks to a real PostgreSQL: tests/peers/postgres.sh installs and starts it when
+# it is absent (a no-op when it already answers).
 test: install
+	bash tests/peers/postgres.sh
 	$(PY) -m pytest -q
 
 lint: install

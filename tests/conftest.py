@@ -2,7 +2,7 @@
 
 Every store-facing test takes ``db_url`` and so runs twice, on SQLite and on PostgreSQL.
 PostgreSQL is the machine's server (``OTEL_DIAG_TEST_PG``, default
-``postgresql://postgres@127.0.0.1:5432/postgres``); each test gets its own database, dropped
+``postgresql://otel_diag_test:test-only-pw@127.0.0.1:5432/postgres``); each test gets its own database, dropped
 afterwards. Without a reachable server the PostgreSQL cases skip locally and *fail* under
 ``CI=true``: CI must never pass by skipping them.
 """
@@ -25,7 +25,9 @@ from otel_diag.config import load_settings
 from otel_diag.export.exporter import ErrorLogSpanExporter
 from otel_diag.store.engine import TenantDBManager
 
-PG_ADMIN = os.environ.get("OTEL_DIAG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "OTEL_DIAG_TEST_PG", "postgresql://otel_diag_test:test-only-pw@127.0.0.1:5432/postgres"
+)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

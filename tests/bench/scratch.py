@@ -7,7 +7,9 @@ import uuid
 
 import psycopg
 
-PG_ADMIN = os.environ.get("OTEL_DIAG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "OTEL_DIAG_TEST_PG", "postgresql://otel_diag_test:test-only-pw@127.0.0.1:5432/postgres"
+)
 
 
 def create_pg_database() -> tuple[str, str]:
