@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from otel_diag.cli.serve import serve_command
+from otel_diag.semconv import DIAGNOSIS_MARKER
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "collector_config"
@@ -66,6 +67,17 @@ def test_memory_limiter_comes_first_and_otel_diag_sees_every_span(name: str) -> 
     )
 
 
+@pytest.mark.parametrize("name", ["gateway.yaml", "scale-out.yaml"])
+def test_the_viewers_keep_every_diagnosis_span_whatever_the_sample(name: str) -> None:
+    """A ``diagnose {run}`` span sent through the collector is never sampled away."""
+    policies = _load(name)["processors"]["tail_sampling"]["policies"]
+    assert any(
+        p["type"] == "boolean_attribute"
+        and p["boolean_attribute"] == {"key": DIAGNOSIS_MARKER, "value": True}
+        for p in policies
+    )
+
+
 def _otel_diag_exporter(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     [exporter] = [
         e for e in cfg["service"]["pipelines"]["traces/otel_diag"]["exporters"] if "otel_diag" in e
@@ -100,7 +112,7 @@ def test_scale_out_routes_by_trace_id_to_the_replicas() -> None:
     exporter, lb = _otel_diag_exporter(cfg)
     assert _type(exporter) == "load_balancing"
     assert lb["routing_key"] == "traceID"
-    assert lb["resolver"]["dns"]["port"] == default_port("grpc_port")
+    assert lb["resolver"]["dns"]["port"] == str(default_port("grpc_port"))
     _assert_queued_with_retry(cfg, lb["protocol"]["otlp"])
 
 
