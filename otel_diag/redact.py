@@ -7,6 +7,7 @@ Each pattern is gated by cheap substring tests, so clean text never pays for a r
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -17,7 +18,8 @@ TRUNCATION_MARKER = "…[truncated {n} chars]"
 
 _SECRET_KEY_NAMES = (
     r"api[_-]?key|apikey|secret|password|passwd|passphrase|pwd|token(?!s\b|_?count|izer)|"
-    r"access[_-]?key|private[_-]?key|authorization|credential|cookie"
+    r"access[_-]?key|private[_-]?key|account[_-]?key|app(?:lication)?[_-]?key|"
+    r"shared[_-]?access[_-]?key|signature|authorization|credential|cookie"
 )
 
 # (gate, pattern): a pattern only runs when its gate -- cheap substring tests on the text
@@ -37,6 +39,7 @@ _KEY_HINTS = (
     "authorization",
     "credential",
     "cookie",
+    "signature",
 )
 _AWS_PREFIXES = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")
 _RULES: list[tuple[_Gate, re.Pattern[str]]] = [
@@ -73,18 +76,97 @@ _RULES: list[tuple[_Gate, re.Pattern[str]]] = [
         lambda t, low: "sk-" in t,
         re.compile(r"\bsk-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_-]{16,}"),
     ),
+    (  # an AWS secret key next to its key id, unlabeled ("AKIA... wJalr..."): both go
+        lambda t, low: any(p in t for p in _AWS_PREFIXES),
+        re.compile(
+            r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b[^A-Za-z0-9/+]{1,8}"
+            r"(?:[\w.-]{1,24}[^A-Za-z0-9/+]{1,4}){0,2}[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])"
+        ),
+    ),
     (  # AWS access key ids
         lambda t, low: any(p in t for p in _AWS_PREFIXES),
         re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[A-Z0-9]{16}\b"),
     ),
-    (lambda t, low: "gh" in t and "_" in t, re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}")),  # GitHub
+    (  # GitHub classic and fine-grained tokens
+        lambda t, low: ("gh" in t or "github_pat_" in t) and "_" in t,
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{22,})"),
+    ),
     (lambda t, low: "xox" in t, re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),  # Slack
+    (  # Slack / Discord-style incoming webhook URLs: the path is the credential
+        lambda t, low: "hooks.slack.com" in low or "/api/webhooks/" in low,
+        re.compile(
+            r"(?P<keep>(?i:https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)|"
+            r"[\w.-]{1,64}/api/webhooks)/))[A-Za-z0-9_/+-]{8,256}"
+        ),
+    ),
     (lambda t, low: "AIza" in t, re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),  # Google
+    (  # Stripe secret and restricted keys, webhook secrets
+        lambda t, low: "_live_" in t or "_test_" in t or "whsec_" in t,
+        re.compile(r"\b(?:(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{10,}|whsec_[A-Za-z0-9+/=]{16,})"),
+    ),
+    (  # Hugging Face, npm, GitLab, Shopify and Twilio API-key tokens
+        lambda t, low: any(p in t for p in ("hf_", "npm_", "glpat-", "shp", "SK")),
+        re.compile(
+            r"\b(?:hf_[A-Za-z0-9]{30,}|npm_[A-Za-z0-9]{36}|glpat-[A-Za-z0-9_-]{20,}|"
+            r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|SK[0-9a-f]{32})\b"
+        ),
+    ),
+    (  # SendGrid
+        lambda t, low: "SG." in t,
+        re.compile(r"\bSG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}"),
+    ),
+    (  # Twilio credentials written as AccountSid:AuthToken (basic-auth style)
+        lambda t, low: "AC" in t,
+        re.compile(r"(?P<keep>\bAC[0-9a-f]{32}:)[0-9a-f]{32}\b"),
+    ),
+    (  # signed URLs: S3 presigned (X-Amz-Signature / -Credential / -Security-Token), GCS,
+        # Azure SAS (sig=)
+        lambda t, low: "x-amz-" in low or "x-goog-" in low or "sig=" in low,
+        re.compile(
+            r"(?P<keep>(?i:[?&](?:x-amz-(?:signature|credential|security-token)|"
+            r"x-goog-(?:signature|credential)|sig)=))[^&\s\"'#]{6,}"
+        ),
+    ),
     (  # JWTs
         lambda t, low: "eyJ" in t,
         re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     ),
 ]
+
+# The catch-all for formats no rule names: a long random-looking token a few words after a
+# key-like word ("the key wJalr...KEY was rejected", "secret is 3f9Q..."). Random means
+# high Shannon entropy and mixed letters and digits, so words, hex ids and UUIDs stay.
+_NEAR_KEY_WORD = re.compile(
+    r"(?i:\b(?:key|secret|token|credential|password|passwd|signature|auth)[\w-]{0,16})"
+    r"(?:[^A-Za-z0-9\n]{1,4}[A-Za-z]{1,12}){0,3}[^A-Za-z0-9\n]{1,4}"
+    r"(?P<token>[A-Za-z0-9+/_=.~-]{24,256})(?![A-Za-z0-9+/_=.~-])"
+)
+_ENTROPY_BITS = 4.0
+"""Bits per character: above what hex (at most 4) and English words reach."""
+
+
+def _entropy(token: str) -> float:
+    counts: dict[str, int] = {}
+    for char in token:
+        counts[char] = counts.get(char, 0) + 1
+    n = len(token)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+def _random_token(match: re.Match[str]) -> str:
+    token = match.group("token")
+    random_looking = (
+        REDACTED not in token
+        and any(c.isdigit() for c in token)
+        and any(c.isalpha() for c in token)
+        and _entropy(token) > _ENTROPY_BITS
+    )
+    if not random_looking:
+        return match.group(0)
+    start = match.start("token") - match.start(0)
+    return match.group(0)[:start] + REDACTED
+
+
 _SECRET_KEY_RE = re.compile(_SECRET_KEY_NAMES, re.IGNORECASE)
 
 
@@ -94,11 +176,14 @@ def _replace(match: re.Match[str]) -> str:
 
 
 def redact(text: str) -> str:
-    """Replace API keys, bearer tokens, URL passwords, AWS keys and key=secret pairs."""
+    """Replace API keys and tokens of known formats, URL passwords and signatures, key=secret
+    pairs, and long random tokens next to a key-like word."""
     low = text.lower()
     for gate, pattern in _RULES:
         if gate(text, low):
             text = pattern.sub(_replace, text)
+    if any(h in low for h in _KEY_HINTS) or "auth" in low:
+        text = _NEAR_KEY_WORD.sub(_random_token, text)
     return text
 
 
