@@ -14,16 +14,40 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 
 from otel_diag.api.context import AppContext, Context, Tenant
 from otel_diag.api.schemas import Diagnosis, ErrorPage, ErrorSummary, Problem, RunPage
 from otel_diag.store import queries
 
-router = APIRouter(prefix="/api", tags=["runs"])
+_PROBLEM: dict[str, Any] = {"model": Problem}
+# Every endpoint can answer these (tenant resolution, database outages): documented once.
+router = APIRouter(
+    prefix="/api",
+    tags=["runs"],
+    responses={
+        400: {**_PROBLEM, "description": "Invalid tenant id (X-Tenant)"},
+        401: {**_PROBLEM, "description": "Missing or unknown API key (API-key mode)"},
+        404: {**_PROBLEM, "description": "No such tenant (trusted mode) or run"},
+        503: {**_PROBLEM, "description": "Database unavailable or not ready; retry"},
+    },
+)
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: _PROBLEM,
+    409: {**_PROBLEM, "description": "The run reference matches several runs"},
+}
+MAX_OFFSET = 2**31 - 1
+"""Largest page offset: a bigger one is a 422, never an integer overflow in the database."""
+
+
+def _invalid_query(name: str, value: str, message: str) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own (``HTTPValidationError``), as the schema documents."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", name), "msg": message, "input": value}]
+    )
 
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
@@ -33,12 +57,15 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
     match = _RELATIVE.match(value)
     if match:
         amount, unit = float(match.group(1)), _UNITS[match.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
+        except OverflowError:
+            raise _invalid_query("since", value, "look-back reaches before year 1") from None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise HTTPException(
-            422, f"since must be ISO 8601 or a look-back like 15m, 2h, 7d; got {value!r}"
+        raise _invalid_query(
+            "since", value, "since must be ISO 8601 or a look-back like 15m, 2h, 7d"
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
@@ -70,7 +97,7 @@ def list_runs(
     ] = None,
     agent: Annotated[str | None, Query(description="agent name (gen_ai.agent.name)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     since_dt = parse_since(since)
     with ctx.manager.get_engine(tenant).connect() as conn:
@@ -97,7 +124,7 @@ def run_errors(
     tenant: Tenant,
     run_id: str,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     rid = _resolve(ctx, tenant, run_id)
     with ctx.manager.get_engine(tenant).connect() as conn:
