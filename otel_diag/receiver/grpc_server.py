@@ -32,8 +32,9 @@ _EMPTY_RESPONSE = ExportTraceServiceResponse().SerializeToString()
 
 
 def response_bytes(outcome: IngestOutcome) -> bytes:
-    """The serialized ``ExportTraceServiceResponse`` (partial_success only when rejecting)."""
-    if not outcome.rejected:
+    """The serialized ``ExportTraceServiceResponse`` (partial_success only when something was
+    rejected or dropped)."""
+    if not outcome.rejected and not outcome.error_message:
         return _EMPTY_RESPONSE
     return ExportTraceServiceResponse(
         partial_success=ExportTracePartialSuccess(

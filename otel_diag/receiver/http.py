@@ -35,7 +35,7 @@ def _media_type(request: Request) -> str | None:
 
 def _outcome_response(outcome: IngestOutcome, fmt: str) -> Response:
     message = ExportTraceServiceResponse()
-    if outcome.rejected:
+    if outcome.rejected or outcome.error_message:
         message.partial_success.CopyFrom(
             ExportTracePartialSuccess(
                 rejected_spans=outcome.rejected, error_message=outcome.error_message

@@ -185,6 +185,10 @@ class Ingestor:
         m.spans_received.labels(transport).inc(s.spans)
         if s.dropped_attributes:
             m.attributes_dropped.inc(s.dropped_attributes)
+        if s.dropped_events:
+            m.events_dropped.inc(s.dropped_events)
+        if s.clamped_times:
+            m.timestamps_clamped.inc(s.clamped_times)
         if s.tenant_claims and forced_tenant is not None:
             m.tenant_overrides.labels(forced_tenant).inc(s.tenant_claims)
         if s.rejected_spans:

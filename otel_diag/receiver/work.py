@@ -45,6 +45,8 @@ class Summary:
     rejected_tenant: int = 0
     reasons: list[str] = field(default_factory=list)
     dropped_attributes: int = 0
+    dropped_events: int = 0
+    clamped_times: int = 0
     tenant_claims: int = 0
     tenants: dict[str, int] = field(default_factory=dict)
     error_rows: int = 0
@@ -117,8 +119,10 @@ def ingest_body(
         accepted=result.accepted,
         rejected_spans=decoded.rejected,
         rejected_tenant=result.rejected,
-        reasons=decoded.reasons + result.reasons,
+        reasons=decoded.reasons + result.reasons + decoded.warnings,
         dropped_attributes=decoded.dropped_attributes,
+        dropped_events=decoded.dropped_events,
+        clamped_times=decoded.clamped_times,
         tenant_claims=claims,
         tenants=dict(result.tenants),
         error_rows=result.error_rows,

@@ -115,6 +115,16 @@ class ServerMetrics:
             "Attributes beyond the per-span limit, not kept",
             registry=r,
         )
+        self.events_dropped = Counter(
+            "otel_diag_span_events_dropped",
+            "Span events beyond the per-span limit, not kept (reported in partial_success)",
+            registry=r,
+        )
+        self.timestamps_clamped = Counter(
+            "otel_diag_timestamps_clamped",
+            "Span and event timestamps more than a day in the future, read as the receive time",
+            registry=r,
+        )
         self.error_rows = Counter(
             "otel_diag_error_rows_written",
             "error_logs rows written (a re-sent span is written once, counted again)",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,10 @@ from otel_diag.spans.record import (
 MAX_ATTRIBUTES = 128
 """Attributes kept per span, event or resource (the SDK's own default limit); rest dropped."""
 MAX_EVENTS = 128
+"""Events kept per span (exception events first); the others are dropped and reported."""
+MAX_FUTURE_NS = 86_400 * 10**9
+"""A timestamp more than a day ahead of the receiver's clock is read as "now": a sender's
+year-2554 clock must not pin its runs to the top of every list and inside every window."""
 MAX_VALUE_ITEMS = 128
 """Items kept per array / kvlist attribute value."""
 MAX_DEPTH = 4
@@ -69,15 +74,49 @@ class Decoded:
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
     dropped_attributes: int = 0
+    dropped_events: int = 0
+    clamped_times: int = 0
+    received_ns: int = field(default_factory=time.time_ns)
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
         if reason not in self.reasons and len(self.reasons) < MAX_REASONS:
             self.reasons.append(reason)
 
+    def time(self, ns: int) -> int:
+        """``ns``, or the receive time when it is more than a day in the future (counted)."""
+        if ns > self.received_ns + MAX_FUTURE_NS:
+            self.clamped_times += 1
+            return self.received_ns
+        return ns
+
+    def events(self, events: Any) -> Any:
+        """At most :data:`MAX_EVENTS` of a span's events, exception events kept first."""
+        if len(events) <= MAX_EVENTS:
+            return events
+        self.dropped_events += len(events) - MAX_EVENTS
+        exceptions = [i for i, e in enumerate(events) if _event_name(e) == sc.EXCEPTION_EVENT]
+        kept = set(exceptions[:MAX_EVENTS])
+        for i in range(len(events)):
+            if len(kept) >= MAX_EVENTS:
+                break
+            kept.add(i)
+        return [events[i] for i in sorted(kept)]
+
+    @property
+    def warnings(self) -> list[str]:
+        """What was kept only in part, for an OTLP ``partial_success`` message."""
+        if not self.dropped_events:
+            return []
+        return [f"{self.dropped_events} span events beyond {MAX_EVENTS} per span were dropped"]
+
     @property
     def error_message(self) -> str:
         return "; ".join(self.reasons)
+
+
+def _event_name(event: Any) -> Any:
+    return event.get("name") if isinstance(event, dict) else getattr(event, "name", None)
 
 
 def _check_ids(trace_id: bytes, span_id: bytes, parent: bytes) -> str | None:
@@ -175,10 +214,7 @@ def records_from_request(request: ExportTraceServiceRequest) -> Decoded:
                 if reason is not None:
                     out.reject(reason)
                     continue
-                start = sp.start_time_unix_nano
-                events = sp.events
-                if len(events) > MAX_EVENTS:
-                    events = events[:MAX_EVENTS]
+                start = out.time(sp.start_time_unix_nano)
                 out.records.append(
                     _record(
                         sp.trace_id,
@@ -187,15 +223,17 @@ def records_from_request(request: ExportTraceServiceRequest) -> Decoded:
                         sp.name,
                         sp.kind,
                         start,
-                        sp.end_time_unix_nano,
+                        out.time(sp.end_time_unix_nano),
                         sp.status.code,
                         sp.status.message,
                         _pb_attrs(sp.attributes, out),
                         tuple(
                             EventRecord(
-                                e.name, e.time_unix_nano or start, _pb_attrs(e.attributes, out)
+                                e.name,
+                                out.time(e.time_unix_nano) or start,
+                                _pb_attrs(e.attributes, out),
                             )
-                            for e in events
+                            for e in out.events(sp.events)
                         ),
                         meta,
                     )
@@ -361,17 +399,21 @@ def _json_span(sp: Any, meta: tuple[str | None, str | None], out: Decoded) -> Sp
     name = sp.get("name") or ""
     if not isinstance(name, str):
         raise _BadSpan("name must be a string")
-    start = _json_int(
-        _get(sp, "startTimeUnixNano", "start_time_unix_nano"), "startTime", unsigned=True
+    start = out.time(
+        _json_int(_get(sp, "startTimeUnixNano", "start_time_unix_nano"), "startTime", unsigned=True)
     )
-    end = _json_int(_get(sp, "endTimeUnixNano", "end_time_unix_nano"), "endTime", unsigned=True)
+    end = out.time(
+        _json_int(_get(sp, "endTimeUnixNano", "end_time_unix_nano"), "endTime", unsigned=True)
+    )
     status = _obj(sp.get("status"), "status")
     message = status.get("message") or ""
     events: list[EventRecord] = []
-    for ev in _list(sp.get("events"), "events")[:MAX_EVENTS]:
+    for ev in out.events(_list(sp.get("events"), "events")):
         ev = _obj(ev, "event")
         ev_name = ev.get("name") or ""
-        time_ns = _json_int(_get(ev, "timeUnixNano", "time_unix_nano"), "event time", unsigned=True)
+        time_ns = out.time(
+            _json_int(_get(ev, "timeUnixNano", "time_unix_nano"), "event time", unsigned=True)
+        )
         events.append(
             EventRecord(str(ev_name), time_ns or start, _json_attrs(ev.get("attributes"), out))
         )
