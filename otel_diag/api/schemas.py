@@ -63,6 +63,11 @@ class ErrorLog(BaseModel):
     output_tokens: int | None = None
     cost_usd: float | None = None
     fingerprint: str
+    parent_span_id: str | None = None
+    recorded_as: str | None = None
+    """``event`` (an exception event), ``status`` (an ERROR span status) or ``log``."""
+    propagated_to: list[str] | None = None
+    """Steps the exception propagated through (recorded again there), innermost first."""
     trace_url: str | None = None
 
 
@@ -86,10 +91,59 @@ class ErrorShape(BaseModel):
 class ErrorSummary(BaseModel):
     run_id: str
     total: int
+    failures: int
+    """Distinct error shapes: three failed attempts of one call are one failure."""
+    attempts: int
+    """Failure occurrences, each retry attempt counted (equals ``total``)."""
     by_category: dict[str, int]
     by_source: dict[str, int]
     fingerprints: list[ErrorShape]
     trace_url: str | None = None
+
+
+class GroupDiagnosis(BaseModel):
+    """The latest diagnosis of a run that failed with the group's error."""
+
+    report_id: str
+    run_id: str
+    root_cause_analysis: str
+    error_category: str | None = None
+    resume_step: str | None = None
+    confidence_score: float
+    llm_provider: str
+    llm_model: str | None = None
+    created_at: str
+
+
+class ErrorGroup(BaseModel):
+    """One error shape (fingerprint) across runs."""
+
+    fingerprint: str
+    error_type: str
+    error_category: str
+    source: str
+    step_name: str | None = None
+    message: str
+    """Message of the latest occurrence."""
+    occurrences: int
+    """Failure occurrences in the window (retry attempts count; propagated copies do not)."""
+    runs_affected: int
+    first_seen: str
+    """First occurrence ever, not only in the window."""
+    last_seen: str
+    latest_run_id: str
+    latest_trace_id: str
+    latest_trace_url: str | None = None
+    services: list[str]
+    agents: list[str]
+    latest_diagnosis: GroupDiagnosis | None = None
+
+
+class ErrorGroupPage(BaseModel):
+    groups: list[ErrorGroup]
+    limit: int
+    offset: int
+    next_offset: int | None = None
 
 
 class Diagnosis(BaseModel):

@@ -78,6 +78,14 @@ def count(value: int | None) -> str:
     return NONE if value is None else f"{value:,}"
 
 
+def failures(failures: int, attempts: int) -> str:
+    """``"1 failure, 3 attempts"``: distinct failures, and occurrences when retries add some."""
+    text = f"{failures:,} failure{'' if failures == 1 else 's'}"
+    if attempts > failures:
+        text += f", {attempts:,} attempts"
+    return text
+
+
 def percent(value: float | None) -> str:
     return NONE if value is None else f"{value * 100:.1f}%"
 

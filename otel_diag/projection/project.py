@@ -16,6 +16,7 @@ from otel_diag import semconv as sc
 from otel_diag.projection.classify import classify, fingerprint
 from otel_diag.projection.cost import compute_cost
 from otel_diag.projection.ids import error_uuid, run_uuid, step_uuid
+from otel_diag.projection.propagation import EVENT, STATUS, exception_key, status_key
 from otel_diag.redact import redact_mapping, safe_text
 from otel_diag.spans.record import STATUS_ERROR, SpanRecord
 
@@ -42,11 +43,17 @@ def ns_to_dt(ns: int) -> datetime:
 
 @dataclass(slots=True)
 class Projection:
-    """Rows for one tenant's batch. ``runs`` holds one upsert row per run id."""
+    """Rows for one tenant's batch. ``runs`` holds one upsert row per run id.
+
+    ``parents`` (trace id -> span id -> parent span id) covers every span of the traces
+    that have errors in the batch: the store needs it to tell an exception propagating
+    through ancestors from a new failure (:mod:`otel_diag.projection.propagation`).
+    """
 
     runs: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    parents: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
 def trace_runs_in(records: Iterable[SpanRecord]) -> dict[str, uuid.UUID]:
@@ -86,6 +93,7 @@ def _error_row(
     attrs: Mapping[str, Any],
     cost: Any,
     max_chars: int,
+    recorded_as: str = EVENT,
 ) -> dict[str, Any]:
     raw_type = attrs.get(sc.EXCEPTION_TYPE) or rec.error_type
     error_type = safe_text(raw_type, 256) if raw_type else "SpanError"
@@ -93,6 +101,11 @@ def _error_row(
     if raw_message is None:
         raw_message = rec.status_message or f"span {rec.name!r} ended with status ERROR"
     message = safe_text(raw_message, max_chars)
+    if recorded_as == STATUS:  # the span's status is all there is
+        status = safe_text(rec.status_message, max_chars) if rec.status_message else None
+        key = status_key(status, rec.error_type)
+    else:
+        key = exception_key(error_type, message)
     stack = attrs.get(sc.EXCEPTION_STACKTRACE)
     source_hint = attrs.get(sc.ERROR_SOURCE) or rec.error_source
     category_hint = attrs.get(sc.ERROR_CATEGORY) or rec.error_category
@@ -125,6 +138,10 @@ def _error_row(
         "output_tokens": rec.output_tokens,
         "cost_usd": cost.cost_usd if cost is not None else None,
         "fingerprint": fingerprint(source, category, error_type, rec.step_name, message),
+        "parent_span_id": rec.parent_span_id,
+        "exception_key": key,
+        "recorded_as": recorded_as,
+        "propagated_to": None,
     }
 
 
@@ -185,9 +202,14 @@ def project(
     """Rows for ``records``; ``trace_runs`` resolves spans that do not name their run."""
     out = Projection()
     run_ids: dict[tuple[str | None, str], uuid.UUID] = {}  # ids are costly to construct
+    links: dict[str, dict[str, str | None]] = {}
     for rec in records:
         if rec.is_own_telemetry:
             continue
+        trace_links = links.get(rec.trace_id)
+        if trace_links is None:
+            trace_links = links[rec.trace_id] = {}
+        trace_links[rec.span_id] = rec.parent_span_id
         key = (rec.run_key, rec.trace_id)
         run_id = run_ids.get(key)  # type: ignore[assignment]
         if run_id is None:
@@ -253,7 +275,8 @@ def project(
                 index += 1
         if index == 0:
             out.errors.append(
-                _error_row(rec, run_id, step_id, 0, rec.end_ns, {}, cost, max_field_chars)
+                _error_row(rec, run_id, step_id, 0, rec.end_ns, {}, cost, max_field_chars, STATUS)
             )
     _finish_runs(out.runs)
+    out.parents = {e["trace_id"]: links[e["trace_id"]] for e in out.errors}
     return out

@@ -36,6 +36,7 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime,
         dict[str, Any]: JSONType,
         list[dict[str, Any]]: JSONType,
+        list[str]: JSONType,
     }
 
 
@@ -110,7 +111,10 @@ class Step(Base):
 
 
 class ErrorLog(Base):
-    """One exception event (or one ERROR span without an event)."""
+    """One failure occurrence: an exception event, an exception log record, or an ERROR
+    span without either. An exception recorded again by the spans it propagated through is
+    not a second row: those spans are listed in ``propagated_to`` (innermost first) and
+    kept in ``error_propagations`` (see :mod:`otel_diag.projection.propagation`)."""
 
     __tablename__ = "error_logs"
 
@@ -133,12 +137,42 @@ class ErrorLog(Base):
     output_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost_usd: Mapped[float | None] = mapped_column(Float)
     fingerprint: Mapped[str] = mapped_column(String(64))
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    exception_key: Mapped[str | None] = mapped_column(String(16))
+    recorded_as: Mapped[str | None] = mapped_column(String(8))
+    """``event``, ``status`` or ``log``: how the failure was reported."""
+    propagated_to: Mapped[list[str] | None] = mapped_column(JSONType)
+    """Step names of the ancestor spans that recorded the same exception, innermost first."""
 
     __table_args__ = (
         Index("ix_error_logs_run_created", "run_id", "created_at"),
         Index("ix_error_logs_created", "created_at"),
         Index("ix_error_logs_fingerprint", "fingerprint"),
+        Index("ix_error_logs_trace", "trace_id"),
     )
+
+
+class ErrorPropagation(Base):
+    """A recording of an exception that repeats an ``error_logs`` row (``origin_id``).
+
+    Kept so that spans arriving later, in any order, are judged against everything the
+    trace recorded, and so that a re-sent copy stays a copy. Not a failure: nothing counts
+    these rows.
+    """
+
+    __tablename__ = "error_propagations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    origin_id: Mapped[uuid.UUID]
+    trace_id: Mapped[str] = mapped_column(String(32))
+    span_id: Mapped[str] = mapped_column(String(16))
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    step_name: Mapped[str | None] = mapped_column(String(256))
+    exception_key: Mapped[str] = mapped_column(String(16))
+    recorded_as: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_error_propagations_trace", "trace_id"),)
 
 
 class TraceRun(Base):
@@ -188,3 +222,4 @@ steps: Table = Step.__table__  # type: ignore[assignment]
 error_logs: Table = ErrorLog.__table__  # type: ignore[assignment]
 diagnostic_reports: Table = DiagnosticReport.__table__  # type: ignore[assignment]
 trace_runs: Table = TraceRun.__table__  # type: ignore[assignment]
+error_propagations: Table = ErrorPropagation.__table__  # type: ignore[assignment]

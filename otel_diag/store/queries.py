@@ -90,7 +90,13 @@ def get_errors(conn: Connection, run_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 def error_summary(conn: Connection, run_id: uuid.UUID) -> dict[str, Any]:
-    """Counts by category and by source, and the distinct error shapes (fingerprints)."""
+    """Counts by category and by source, and the distinct error shapes (fingerprints).
+
+    ``attempts`` counts failure occurrences (each retry attempt is one); ``failures``
+    counts distinct shapes, so three failed attempts of one call read "1 failure, 3
+    attempts". Neither counts the copies an exception leaves on the spans it propagated
+    through: those are not rows.
+    """
     by = {}
     for column in ("error_category", "source"):
         col = error_logs.c[column]
@@ -110,8 +116,11 @@ def error_summary(conn: Connection, run_id: uuid.UUID) -> dict[str, Any]:
         .group_by(error_logs.c.fingerprint)
         .order_by(func.min(error_logs.c.created_at))
     ).all()
+    total = sum(by["source"].values())
     return {
-        "total": sum(by["source"].values()),
+        "total": total,
+        "failures": len(shapes),
+        "attempts": total,
         "by_category": by["error_category"],
         "by_source": by["source"],
         "fingerprints": [

@@ -1,9 +1,11 @@
 """Bulk writes of a :class:`Projection` in one transaction per tenant.
 
 Order inside the transaction: named traces are recorded in ``trace_runs`` (and runs that
-were keyed by their trace id merged into the named run), then steps and errors are
-inserted with ``ON CONFLICT DO NOTHING`` on their deterministic ids, so a re-sent span
-adds nothing; last, runs are upserted. When every step and error of the batch was new
+were keyed by their trace id merged into the named run), then steps are inserted, the
+batch's errors are settled against what the traces already recorded (an exception repeated
+by the spans it propagated through is one failure, :mod:`otel_diag.store.propagation`),
+and the failures are inserted, both with ``ON CONFLICT DO NOTHING`` on their
+deterministic ids, so a re-sent span adds nothing; last, runs are upserted. When every step and error of the batch was new
 (the common case) the upsert *adds* the batch's counts to the run; when some already
 existed (a re-send) or runs were merged, the counts are recomputed from the stored rows,
 so they stay exact either way. On PostgreSQL every multi-row write proceeds in key order,
@@ -34,6 +36,7 @@ from sqlalchemy.sql import ColumnElement
 from otel_diag.projection.project import Projection
 from otel_diag.store.bulk import insert_ignore, stage_postgres
 from otel_diag.store.models import error_logs, runs, steps, trace_runs
+from otel_diag.store.propagation import settle_propagation
 
 CHUNK = 1000
 
@@ -332,8 +335,15 @@ def write_projection(
         )
         merged = merge_placeholder_runs(conn, named_trace_runs)
     new_steps = insert_ignore(conn, steps, proj.steps)
+    # Errors that repeat an exception recorded beneath them are not new failures.
+    settled = settle_propagation(conn, proj)
     new_errors = insert_ignore(conn, error_logs, proj.errors)
-    exact = not merged and new_steps == len(proj.steps) and new_errors == len(proj.errors)
+    exact = (
+        not merged
+        and not settled
+        and new_steps == len(proj.steps)
+        and new_errors == len(proj.errors)
+    )
     run_rows = {r: dict(proj.runs[r]) for r in run_ids}
     if exact:
         _add_deltas(proj, run_rows)

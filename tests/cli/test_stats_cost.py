@@ -34,7 +34,7 @@ def test_stats_compares_agents_by_failure_rate_and_p50_p95_duration(cli: Invoke)
     totals = data["totals"]
     assert (totals["runs"], totals["failed"], totals["running"]) == (4, 2, 0)
     assert totals["failure_rate"] == 0.5
-    assert totals["errors"] == 5 + 3
+    assert totals["errors"] == 3 + 1  # failure occurrences: no propagated copies
     assert totals["cost_usd"] == pytest.approx(2 * _gpt4o_mini(1000, 100) + 0.5)
     categories = {(c["source"], c["category"]): c["errors"] for c in data["errors_by_category"]}
     assert categories[("tool", "dependency")] == 3

@@ -55,9 +55,10 @@ def test_a_failing_agent_trace_becomes_a_failed_run_with_steps_and_error_rows(ex
     assert tool_error["trace_id"] == f"{spans[0].context.trace_id:032x}"
     assert tool_error["span_id"] == f"{spans[7].context.span_id:016x}"
     assert tool_error["context"]["gen_ai.tool.name"] == "search"
-    # ERROR spans without an exception event still get one row each (agent and workflow).
-    assert len(errors) == 3
-    assert run["error_count"] == 3
+    # The same exception recorded again by the agent and the workflow span is one failure.
+    assert len(errors) == 1
+    assert tool_error["propagated_to"] == ["planner", "invoke_workflow trip"]
+    assert run["error_count"] == 1
 
 
 def test_a_successful_trace_stores_steps_but_no_errors(exporter, manager):
@@ -95,7 +96,10 @@ def test_spans_of_one_trace_arriving_in_several_batches_form_one_run(exporter, m
     (run,) = rows(manager, runs)
     assert run["status"] == "failed"
     assert (run["llm_calls"], run["tool_calls"]) == (4, 4)
-    assert run["error_count"] == 3
+    assert run["error_count"] == 1
+    (error,) = rows(manager, error_logs)
+    assert error["step_name"] == "search"
+    assert error["propagated_to"] == ["planner", "invoke_workflow trip"]
 
 
 def test_children_without_a_run_id_join_the_run_their_root_names_later(exporter, manager):
@@ -116,8 +120,10 @@ def test_children_without_a_run_id_join_the_run_their_root_names_later(exporter,
     (run,) = rows(manager, runs)
     assert run["name"] == root.name
     assert run["step_count"] == 9
-    assert run["error_count"] == 3
+    # A root that only says ERROR above the failed tool reports the tool's failure.
+    assert run["error_count"] == 1
     assert {s["run_id"] for s in rows(manager, steps)} == {run["id"]}
+    assert {e["run_id"] for e in rows(manager, error_logs)} == {run["id"]}
 
 
 def test_a_known_model_is_priced_from_litellms_local_price_map(exporter, manager):
@@ -511,5 +517,5 @@ def test_a_run_retried_in_a_new_trace_is_ok_once_the_latest_attempt_succeeds(
 
     (run,) = rows(manager, runs)
     assert run["status"] == "ok"
-    assert run["error_count"] == 3  # the first attempt's errors stay on record
+    assert run["error_count"] == 1  # the first attempt's failure stays on record
     assert run["step_count"] == 18

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -49,11 +50,14 @@ def test_an_instrumented_script_leaves_error_rows_with_tokens_and_cost(tmp_path)
     ).fetchone()
     assert run[:6] == ("failed", "trip-planner", 1, 3, 812, 64)
     assert run[6] == pytest.approx(812 * 0.15e-6 + 64 * 0.6e-6)
-    assert run[7] == 5  # three tool attempts, then the agent and the workflow span
+    assert run[7] == 3  # three tool attempts; the agent and workflow spans only re-record
     tool_errors = conn.execute(
-        "SELECT attempt, source, error_category, error_message FROM error_logs "
+        "SELECT attempt, source, error_category, error_message, propagated_to FROM error_logs "
         "WHERE step_name = 'search_flights' ORDER BY attempt"
     ).fetchall()
     assert [e[0] for e in tool_errors] == [1, 2, 3]
+    # The last attempt's exception is the one that escaped through the agent and the run.
+    assert [e[4] is not None for e in tool_errors] == [False, False, True]
+    assert len(json.loads(tool_errors[2][4])) == 2
     assert {e[1:3] for e in tool_errors} == {("tool", "dependency")}
     assert all("hunter2" not in e[3] and "[REDACTED]" in e[3] for e in tool_errors)
