@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 
-from otel_diag.api import health, runs
+from otel_diag.api import error_groups, health, runs
 from otel_diag.api.context import AppContext
 from otel_diag.receiver.http import otlp_router
 from otel_diag.store.engine import InvalidTenantError
@@ -30,6 +30,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.state.ctx = ctx
     app.include_router(otlp_router(ctx.ingestor, ctx.tenancy))
     app.include_router(runs.router)
+    app.include_router(error_groups.router)
     app.include_router(health.router)
 
     @app.exception_handler(sa_exc.OperationalError)

@@ -1,12 +1,15 @@
-"""``otel-diag errors RUN``: what went wrong in one run, and the diagnosis if there is one.
+"""``otel-diag errors RUN``: what went wrong in one run, and the diagnosis if there is one;
+``otel-diag errors --groups``: the same errors across runs, grouped by fingerprint.
 
 RUN is a full run UUID, a unique prefix of one (as ``otel-diag runs`` prints it), or the
 run's trace id. Errors are listed in the order they happened; repeated shapes (same
-fingerprint) are summarised so a retry storm reads as one problem with a count.
+fingerprint) are summarised so a retry storm reads as one problem with a count, and the
+spans an exception propagated through are shown under the step where it was raised.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -16,23 +19,45 @@ from rich.text import Text
 
 from otel_diag.cli import render
 from otel_diag.cli.common import fail, handle_errors, store_options
-from otel_diag.cli.options import json_option
+from otel_diag.cli.options import json_option, since_option
 from otel_diag.cli.runs import run_duration_ms
 from otel_diag.cli.session import reading, resolve_or_fail
 from otel_diag.collector import compact_stack
+from otel_diag.store.error_groups import group_json, list_error_groups
 from otel_diag.store.queries import error_summary, get_errors, get_run, latest_diagnosis
 
 
 @click.command("errors")
-@click.argument("run")
+@click.argument("run", required=False)
 @store_options
 @click.option("--stack", is_flag=True, help="Show each error's compacted stack trace.")
+@click.option(
+    "--groups", is_flag=True, help="Show error groups across runs instead of one run's errors."
+)
+@since_option("7d", "With --groups: window start (24h, 7d or an ISO time).")
+@click.option("--service", default=None, help="With --groups: only runs of this service.")
+@click.option("--agent", default=None, help="With --groups: only runs of this agent.")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
 @json_option
 @handle_errors
 def errors_command(
-    run: str, database_url: str | None, tenant: str | None, stack: bool, as_json: bool
+    run: str | None,
+    database_url: str | None,
+    tenant: str | None,
+    stack: bool,
+    groups: bool,
+    since: datetime,
+    service: str | None,
+    agent: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
-    """Show the errors of RUN (run id, unique prefix, or trace id)."""
+    """Show the errors of RUN (run id, unique prefix, or trace id), or --groups across runs."""
+    if groups:
+        _groups(database_url, tenant, since, service, agent, limit, as_json)
+        return
+    if run is None:
+        raise click.UsageError("give a RUN, or --groups for error groups across runs")
     with reading(database_url, tenant) as (settings, conn):
         run_id = resolve_or_fail(conn, run)
         info = get_run(conn, run_id)
@@ -50,7 +75,7 @@ def errors_command(
         )
         return
     out = render.console()
-    out.print(_header(info))
+    out.print(_header(info, summary))
     if not errors:
         out.print("No errors recorded for this run.")
     else:
@@ -63,7 +88,60 @@ def errors_command(
         out.print(f"Diagnosis: {state} (run `otel-diag diagnose {render.short_id(info['id'])}`).")
 
 
-def _header(run: dict[str, Any]) -> Panel:
+def _groups(
+    database_url: str | None,
+    tenant: str | None,
+    since: datetime,
+    service: str | None,
+    agent: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    with reading(database_url, tenant) as (settings, conn):
+        found = list_error_groups(conn, since=since, service=service, agent=agent, limit=limit)
+    if as_json:
+        render.emit_json(
+            {
+                "tenant": settings.tenant,
+                "since": since.isoformat(),
+                "groups": [group_json(g, settings.trace_url(g.latest_trace_id)) for g in found],
+            }
+        )
+        return
+    out = render.console()
+    if not found:
+        out.print(f"No errors since {render.when(since.isoformat())}.")
+        return
+    tbl = render.table(
+        f"Error groups since {render.when(since.isoformat())}",
+        "count",
+        "runs",
+        "step",
+        "source/category",
+        "type",
+        "message",
+        "first seen",
+        "last seen",
+        "diagnosis",
+        right=("count", "runs"),
+    )
+    for g in found:
+        diagnosis = g.latest_diagnosis
+        tbl.add_row(
+            render.count(g.occurrences),
+            render.count(g.runs_affected),
+            render.clip(g.step_name or render.NONE, 32),
+            f"{g.source}/{g.error_category}",
+            render.clip(g.error_type, 40),
+            render.clip(g.message, 120),
+            render.when(g.first_seen.isoformat()),
+            render.when(g.last_seen.isoformat()),
+            render.clip(diagnosis.root_cause_analysis, 80) if diagnosis else render.NONE,
+        )
+    out.print(tbl)
+
+
+def _header(run: dict[str, Any], summary: dict[str, Any]) -> Panel:
     lines = [
         Text.assemble(("run      ", "bold"), str(run["id"])),
         Text.assemble(
@@ -92,7 +170,9 @@ def _header(run: dict[str, Any]) -> Panel:
     ]
     return Panel(
         Group(*lines),
-        title=f"{render.count(run['error_count'])} errors",
+        title=render.failures(summary["failures"], summary["attempts"])
+        if summary["attempts"]
+        else "no errors",
         title_align="left",
         expand=False,
     )
@@ -121,9 +201,12 @@ def _errors_table(errors: list[dict[str, Any]], stack: bool) -> Any:
         message = render.clip(err["error_message"], 160)
         if stack and err.get("stack_trace"):
             message += "\n" + (compact_stack(err["stack_trace"]) or "")
+        step = render.clip(err["step_name"], 32)
+        if err.get("propagated_to"):
+            step += "\n↑ " + render.clip(" > ".join(err["propagated_to"]), 64)
         tbl.add_row(
             render.when(err["created_at"]),
-            render.clip(err["step_name"], 32),
+            step,
             str(err["attempt"]),
             f"{err['source']}/{err['error_category']}",
             render.clip(err["error_type"], 40),

@@ -93,11 +93,21 @@ _RULES: list[tuple[str, re.Pattern[str]]] = [
 _STORAGE_HINT = re.compile(r"sqlalchemy|psycopg|sqlite|database", re.I)
 _VALIDATION_HINT = re.compile(r"validationerror|validation", re.I)
 
+# Message masks for fingerprints, applied in order: what varies between occurrences of one
+# error (ids, numbers, quoted values, addresses) becomes a placeholder, so "sku 48213 out of
+# stock in warehouse 7f3a9c1e-..." and "sku 77 out of stock in warehouse 0b12..." are one
+# shape even when the exception type is as generic as ``Exception``.
 _NORMALIZE = [
-    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I), "<uuid>"),
-    (re.compile(r"\b0x[0-9a-f]+\b|\b[0-9a-f]{12,}\b", re.I), "<hex>"),
-    (re.compile(r"'[^']{0,200}'|\"[^\"]{0,200}\""), "<str>"),
-    (re.compile(r"\d+(?:\.\d+)?"), "<n>"),
+    (re.compile(r"\b[a-z][a-z0-9+.-]{0,30}://[^\s'\"<>()]+", re.I), "<url>"),
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I), "<id>"),
+    (re.compile(r"'[^']{0,200}'|\"[^\"]{0,200}\"|`[^`]{0,200}`"), "<str>"),
+    (re.compile(r"(?:\b[a-z]:)?(?:[\\/][\w.@~+-]{1,100}){2,}[\\/]?", re.I), "<path>"),
+    # hex ids, also the rare ones without a digit (no English word is 8 letters of a-f)
+    (re.compile(r"\b0x[0-9a-f]+\b|(?<![a-z0-9])[a-f]{8,}(?![a-z0-9])", re.I), "<id>"),
+    # any word with a digit in it: numbers, short hex ids, "req_8f7a", "v2", "item-42"
+    (re.compile(r"[a-z_]*\d\w*", re.I), "<id>"),
+    (re.compile(r"(?:<id>[.:,-]?)+<id>"), "<id>"),
     (re.compile(r"\s+"), " "),
 ]
 
@@ -147,7 +157,7 @@ def classify(
 
 
 def normalize_message(message: str | None) -> str:
-    """The message with ids, numbers and quoted values replaced, for fingerprints."""
+    """The message with URLs, e-mail addresses, paths, ids, numbers and quoted values masked."""
     text = (message or "")[:500]
     for pattern, repl in _NORMALIZE:
         text = pattern.sub(repl, text)

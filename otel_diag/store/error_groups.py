@@ -1,0 +1,322 @@
+"""Error groups: failures across runs grouped by fingerprint (the same error shape).
+
+A fingerprint hashes the source, category, exception type, step and the message with its
+varying parts masked (:func:`otel_diag.projection.classify.fingerprint`), so one bug hit
+by a thousand runs is one group. The REST API (``GET /api/error-groups``), the CLI
+(``otel-diag errors --groups``) and the alert kinds ``new_error_group`` and
+``error_group_regression`` all read groups through this module.
+
+Counts are of failure occurrences (``error_logs`` rows), never of the copies an exception
+leaves on the spans it propagated through. Every query is bounded: the page's groups are
+found with one aggregate over the window, then the page's details with indexed lookups.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Connection, and_, func, select
+
+from otel_diag.store.models import diagnostic_reports, error_logs, runs
+from otel_diag.store.queries import jsonable
+from otel_diag.timewindow import as_utc
+
+GroupOrder = Literal["occurrences", "last_seen", "first_seen", "runs"]
+MAX_NAMES = 10
+"""Services and agents listed per group (the busiest groups touch many)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDiagnosis:
+    """The latest diagnosis of a run that failed with the group's error."""
+
+    report_id: uuid.UUID
+    run_id: uuid.UUID
+    root_cause_analysis: str
+    error_category: str | None
+    resume_step: str | None
+    confidence_score: float
+    llm_provider: str
+    llm_model: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorGroup:
+    """One error shape across runs: where it happens, how often, since when."""
+
+    fingerprint: str
+    error_type: str
+    error_category: str
+    source: str
+    step_name: str | None
+    message: str
+    """The message of the latest occurrence (redacted like every stored message)."""
+    occurrences: int
+    """Failure occurrences in the window (each retry attempt counts)."""
+    runs_affected: int
+    """Distinct runs with an occurrence in the window."""
+    first_seen: datetime
+    """First occurrence ever (not only in the window)."""
+    last_seen: datetime
+    latest_run_id: uuid.UUID
+    latest_trace_id: str
+    services: tuple[str, ...]
+    agents: tuple[str, ...]
+    latest_diagnosis: GroupDiagnosis | None
+
+
+def _window(since: datetime | None, until: datetime | None) -> list[Any]:
+    clauses: list[Any] = []
+    if since is not None:
+        clauses.append(error_logs.c.created_at >= as_utc(since))
+    if until is not None:
+        clauses.append(error_logs.c.created_at < as_utc(until))
+    return clauses
+
+
+def list_error_groups(
+    conn: Connection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    service: str | None = None,
+    agent: str | None = None,
+    fingerprints: Sequence[str] | None = None,
+    order: GroupOrder = "occurrences",
+    limit: int = 50,
+    offset: int = 0,
+) -> list[ErrorGroup]:
+    """Groups with occurrences in ``[since, until)``, busiest (or as ``order`` says) first."""
+    where = _window(since, until)
+    if fingerprints is not None:
+        if not fingerprints:
+            return []
+        where.append(error_logs.c.fingerprint.in_(list(fingerprints)))
+    source = error_logs
+    if service is not None or agent is not None:
+        source = error_logs.join(runs, runs.c.id == error_logs.c.run_id)  # type: ignore[assignment]
+        if service is not None:
+            where.append(runs.c.service_name == service)
+        if agent is not None:
+            where.append(runs.c.agent_name == agent)
+    n = func.count().label("n")
+    n_runs = func.count(func.distinct(error_logs.c.run_id)).label("n_runs")
+    first = func.min(error_logs.c.created_at).label("first")
+    last = func.max(error_logs.c.created_at).label("last")
+    sort = {
+        "occurrences": (n.desc(),),
+        "runs": (n_runs.desc(), n.desc()),
+        "last_seen": (last.desc(),),
+        "first_seen": (first.desc(),),
+    }[order]
+    page = conn.execute(
+        select(error_logs.c.fingerprint, n, n_runs)
+        .select_from(source)
+        .where(and_(*where))
+        .group_by(error_logs.c.fingerprint)
+        .order_by(*sort, error_logs.c.fingerprint)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    if not page:
+        return []
+    keys = [fp for fp, _, _ in page]
+    seen = _seen(conn, keys)
+    latest = _latest(conn, keys)
+    names = _names(conn, keys, where)
+    diagnoses = _diagnoses(conn, keys)
+    groups = []
+    for fp, count, run_count in page:
+        row = latest[fp]
+        services, agents = names.get(fp, ((), ()))
+        groups.append(
+            ErrorGroup(
+                fingerprint=fp,
+                error_type=row.error_type,
+                error_category=row.error_category,
+                source=row.source,
+                step_name=row.step_name,
+                message=row.error_message,
+                occurrences=int(count),
+                runs_affected=int(run_count),
+                first_seen=as_utc(seen[fp][0]),
+                last_seen=as_utc(seen[fp][1]),
+                latest_run_id=row.run_id,
+                latest_trace_id=row.trace_id,
+                services=services,
+                agents=agents,
+                latest_diagnosis=diagnoses.get(fp),
+            )
+        )
+    return groups
+
+
+def _seen(conn: Connection, keys: list[str]) -> dict[str, tuple[datetime, datetime]]:
+    rows = conn.execute(
+        select(
+            error_logs.c.fingerprint,
+            func.min(error_logs.c.created_at),
+            func.max(error_logs.c.created_at),
+        )
+        .where(error_logs.c.fingerprint.in_(keys))
+        .group_by(error_logs.c.fingerprint)
+    )
+    return {fp: (first, last) for fp, first, last in rows}
+
+
+def _latest(conn: Connection, keys: list[str]) -> dict[str, Any]:
+    ranked = (
+        select(
+            error_logs.c.fingerprint,
+            error_logs.c.error_type,
+            error_logs.c.error_category,
+            error_logs.c.source,
+            error_logs.c.step_name,
+            error_logs.c.error_message,
+            error_logs.c.run_id,
+            error_logs.c.trace_id,
+            func.row_number()
+            .over(
+                partition_by=error_logs.c.fingerprint,
+                order_by=(error_logs.c.created_at.desc(), error_logs.c.id),
+            )
+            .label("rn"),
+        )
+        .where(error_logs.c.fingerprint.in_(keys))
+        .subquery()
+    )
+    rows = conn.execute(select(ranked).where(ranked.c.rn == 1))
+    return {row.fingerprint: row for row in rows}
+
+
+def _names(
+    conn: Connection, keys: list[str], where: list[Any]
+) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    rows = conn.execute(
+        select(error_logs.c.fingerprint, runs.c.service_name, runs.c.agent_name)
+        .select_from(error_logs.join(runs, runs.c.id == error_logs.c.run_id))
+        .where(error_logs.c.fingerprint.in_(keys), *where)
+        .distinct()
+    )
+    services: dict[str, set[str]] = {}
+    agents: dict[str, set[str]] = {}
+    for fp, service, agent in rows:
+        if service:
+            services.setdefault(fp, set()).add(service)
+        if agent:
+            agents.setdefault(fp, set()).add(agent)
+    return {
+        fp: (
+            tuple(sorted(services.get(fp, ()))[:MAX_NAMES]),
+            tuple(sorted(agents.get(fp, ()))[:MAX_NAMES]),
+        )
+        for fp in keys
+    }
+
+
+def _diagnoses(conn: Connection, keys: list[str]) -> dict[str, GroupDiagnosis]:
+    affected = (
+        select(error_logs.c.fingerprint, error_logs.c.run_id)
+        .where(error_logs.c.fingerprint.in_(keys))
+        .distinct()
+        .subquery()
+    )
+    r = diagnostic_reports
+    ranked = (
+        select(
+            affected.c.fingerprint,
+            r.c.id,
+            r.c.run_id,
+            r.c.root_cause_analysis,
+            r.c.error_category,
+            r.c.resume_step,
+            r.c.confidence_score,
+            r.c.llm_provider,
+            r.c.llm_model,
+            r.c.created_at,
+            func.row_number()
+            .over(partition_by=affected.c.fingerprint, order_by=(r.c.created_at.desc(), r.c.id))
+            .label("rn"),
+        )
+        .select_from(affected.join(r, r.c.run_id == affected.c.run_id))
+        .subquery()
+    )
+    out = {}
+    for row in conn.execute(select(ranked).where(ranked.c.rn == 1)):
+        out[row.fingerprint] = GroupDiagnosis(
+            report_id=row.id,
+            run_id=row.run_id,
+            root_cause_analysis=row.root_cause_analysis,
+            error_category=row.error_category,
+            resume_step=row.resume_step,
+            confidence_score=row.confidence_score,
+            llm_provider=row.llm_provider,
+            llm_model=row.llm_model,
+            created_at=as_utc(row.created_at),
+        )
+    return out
+
+
+def group_json(group: ErrorGroup, trace_url: str | None = None) -> dict[str, Any]:
+    """A group as JSON-ready values (ids and times as strings), with its trace link."""
+    out = jsonable(asdict(group))
+    out["services"] = list(group.services)
+    out["agents"] = list(group.agents)
+    if group.latest_diagnosis is not None:
+        out["latest_diagnosis"] = jsonable(asdict(group.latest_diagnosis))
+    out["latest_trace_url"] = trace_url
+    return out
+
+
+def new_groups(conn: Connection, since: datetime, limit: int = 20) -> list[ErrorGroup]:
+    """Groups whose first occurrence ever is at or after ``since``."""
+    first = func.min(error_logs.c.created_at)
+    keys = [
+        fp
+        for (fp,) in conn.execute(
+            select(error_logs.c.fingerprint)
+            .group_by(error_logs.c.fingerprint)
+            .having(first >= as_utc(since))
+            .order_by(first.desc())
+            .limit(limit)
+        )
+    ]
+    return list_error_groups(conn, since=since, fingerprints=keys, limit=limit)
+
+
+def regressed_groups(
+    conn: Connection, since: datetime, quiet: timedelta, limit: int = 20
+) -> list[ErrorGroup]:
+    """Groups seen again since ``since`` after at least ``quiet`` without an occurrence."""
+    since = as_utc(since)
+    recent = (
+        select(
+            error_logs.c.fingerprint.label("fp"),
+            func.min(error_logs.c.created_at).label("back"),
+        )
+        .where(error_logs.c.created_at >= since)
+        .group_by(error_logs.c.fingerprint)
+        .subquery()
+    )
+    before = (
+        select(
+            error_logs.c.fingerprint.label("fp"),
+            func.max(error_logs.c.created_at).label("last"),
+        )
+        .where(
+            error_logs.c.created_at < since,
+            error_logs.c.fingerprint.in_(select(recent.c.fp)),
+        )
+        .group_by(error_logs.c.fingerprint)
+        .subquery()
+    )
+    candidates = conn.execute(
+        select(recent.c.fp, recent.c.back, before.c.last).join(before, before.c.fp == recent.c.fp)
+    ).all()
+    keys = [fp for fp, back, last in candidates if as_utc(back) - as_utc(last) >= quiet][:limit]
+    return list_error_groups(conn, since=since, fingerprints=keys, limit=limit)
