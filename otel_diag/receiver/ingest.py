@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -92,7 +93,7 @@ class Ingestor:
                 self.processes,
                 mp_context=multiprocessing.get_context("spawn"),  # never fork a gRPC process
                 initializer=init_worker,
-                initargs=(self.settings,),
+                initargs=(self.settings, os.getpid()),
             )
         return ThreadPoolExecutor(self._workers, thread_name_prefix="otel-diag-ingest")
 

@@ -11,7 +11,13 @@ driver-specific crosses a process boundary.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
+import os
+import signal
+import sys
+import threading
+import time
 import zlib
 from dataclasses import dataclass, field
 
@@ -135,13 +141,43 @@ def ingest_body(
 _worker_sink: SpanSink | None = None
 
 
-def init_worker(settings: Settings) -> None:
-    """Process-pool initializer: one manager (engines) and sink per worker process."""
+def init_worker(settings: Settings, parent_pid: int) -> None:
+    """Process-pool initializer: die with the server, then one manager and sink per worker."""
     global _worker_sink
+    _die_with_parent(parent_pid)
     logging.basicConfig(level=logging.WARNING)
     manager = TenantDBManager(settings.resolved_database_url, settings)
     _worker_sink = SpanSink(manager, settings)
     atexit.register(manager.dispose)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the server dies, even by ``kill -9``.
+
+    A pool worker blocks reading its task queue, whose write end it holds itself, so it
+    would never notice its parent is gone and would live on (with its memory and database
+    connections) under PID 1. Linux delivers SIGKILL on the parent's death
+    (``PR_SET_PDEATHSIG``); a watchdog thread polling ``getppid()`` covers other systems
+    and the race where the parent died before the signal was armed.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog only
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="otel-diag-parent-watch", daemon=True).start()
 
 
 def ingest_in_worker(

@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from collections.abc import Callable
 
 import grpc
+import psycopg
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from sqlalchemy.engine import make_url
 
-from tests.receiver.harness import Running
+from tests.conftest import PG_ADMIN
+from tests.receiver.harness import EXPORT, Running
 from tests.receiver.otlp import Span, agent_trace, to_json, to_protobuf
+from tests.receiver.process import ServeProcess, alive, children
 
 
 def test_worker_processes_store_refuse_and_report_like_threads(
@@ -54,3 +59,44 @@ def test_a_dead_worker_process_costs_a_retry_not_the_server(serve: Callable[...,
     assert outcomes[-1] == "ok" and set(outcomes[:-1]) <= {"UNAVAILABLE"}
     assert srv.counts()["runs"] == 2
     assert srv.healthy()
+
+
+def _database_connections(db_url: str) -> int:
+    """Sessions other than ours on the test's PostgreSQL database."""
+    url = make_url(db_url)
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (url.database,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_ingest_processes_die_with_a_killed_server_and_leave_no_connections(
+    db_url: str,
+) -> None:
+    """``kill -9`` of ``serve``: no orphaned worker keeps memory or a database connection."""
+    env = {"OTEL_DIAG_INGEST_PROCESSES": "2"}
+    with ServeProcess(db_url, env=env) as srv:
+        body = to_protobuf(agent_trace("before-the-kill")).SerializeToString()
+        with grpc.insecure_channel(srv.grpc_target) as channel:
+            futures = [channel.unary_unary(EXPORT).future(body, timeout=30) for _ in range(4)]
+            for future in futures:
+                future.result()
+        workers = children(srv.pid)
+        assert workers, "the server started no ingest process"
+        srv.signal(signal.SIGKILL)
+        srv.proc.wait(10)  # type: ignore[union-attr]
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(alive(pid) for pid in workers):
+                time.sleep(0.1)
+            assert [pid for pid in workers if alive(pid)] == []
+            if db_url.startswith("postgresql"):
+                while time.monotonic() < deadline and _database_connections(db_url):
+                    time.sleep(0.1)
+                assert _database_connections(db_url) == 0
+        finally:  # a failing run must not leave its orphans behind
+            for pid in workers:
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
