@@ -154,7 +154,10 @@ def diagnostic_context(
         key = (e["error_type"], e["error_message"][:200])
         seen = shapes.get(key)
         if seen is not None:
-            seen["seen_on"].append(e["step_name"])
+            seen["occurrences"] += 1
+            if e["step_name"] != seen["step"]:
+                seen["seen_on"].append(e["step_name"])
+            seen["seen_on"].extend(e.get("propagated_to") or ())
             continue
         shapes[key] = {
             "step": e["step_name"],
@@ -165,10 +168,12 @@ def diagnostic_context(
             "attempt": e["attempt"],
             "stack": compact_stack(e["stack_trace"]),
             "fingerprint": e["fingerprint"],
-            "seen_on": [],
+            "occurrences": 1,
+            "seen_on": list(e.get("propagated_to") or ()),
         }
     error_view = list(shapes.values())
     for item in error_view:
+        item["seen_on"] = list(dict.fromkeys(item["seen_on"]))
         if not item["seen_on"]:
             del item["seen_on"]
         if item["stack"] is None:

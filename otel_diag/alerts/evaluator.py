@@ -20,7 +20,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_diag.alerts.notify import Alert, log_alert, post_webhook
 from otel_diag.alerts.rules import AlertRule, load_rules
-from otel_diag.alerts.signals import Reading, measure
+from otel_diag.alerts.signals import Reading, describe_groups, measure
 from otel_diag.config import Settings
 from otel_diag.store.engine import TenantDBManager
 from otel_diag.timewindow import format_duration
@@ -154,10 +154,29 @@ class AlertEvaluator:
             return None
         self._active.add(key)
         at = self._clock()
-        last = self._last_fired.get(key)
-        if last is not None and at - last < rule.cooldown.total_seconds():
-            return None
-        self._last_fired[key] = at
+        cooldown = rule.cooldown.total_seconds()
+        if reading.groups:  # one cooldown per error group: a second new group still alerts
+            fresh = {
+                fp: group
+                for fp, group in reading.groups.items()
+                if at - self._last_fired.get((rule.name, f"{tenant}/{fp}"), -cooldown) >= cooldown
+            }
+            if not fresh:
+                return None
+            for fp in fresh:
+                self._last_fired[(rule.name, f"{tenant}/{fp}")] = at
+            groups = list(fresh.values())
+            reading = Reading(
+                float(len(groups)),
+                True,
+                describe_groups(rule.kind, groups, format_duration(rule.window)),
+                {**reading.details, "groups": groups},
+            )
+        else:
+            last = self._last_fired.get(key)
+            if last is not None and at - last < cooldown:
+                return None
+            self._last_fired[key] = at
         return Alert(
             rule=rule.name,
             kind=rule.kind,

@@ -10,9 +10,14 @@ position, name and the reason, instead of failing silently at 3 a.m. Example::
     threshold = 0.5          # fires when more than half of the finished runs failed
     window = "15m"           # look-back (default per kind)
     min_runs = 5             # failure_rate only: ignore windows with fewer finished runs
-    cooldown = "30m"         # at most one alert per rule and tenant per cooldown
+    cooldown = "30m"         # at most one alert per rule and tenant (and error group) per cooldown
     webhook = "https://hooks.example.com/otel-diag"   # default: OTEL_DIAG_ALERT_WEBHOOK
     tenants = ["default"]    # default: every tenant serve has seen
+
+    [[otel_diag.alerts]]
+    name = "regressions"
+    kind = "error_group_regression"   # or new_error_group: a group never seen before
+    quiet = "7d"             # back after a week without an occurrence
 """
 
 from __future__ import annotations
@@ -34,12 +39,29 @@ KINDS: dict[str, tuple[str, float | None, str]] = {
     "cost_per_hour": ("USD per hour of LLM spend over the window (fires above it)", None, "1h"),
     "unpriced_model": ("tokens a model without a price may use (fires at it)", 1.0, "1h"),
     "diagnosis_failures": ("LLM diagnoses that failed or were given up (fires at it)", 1.0, "1h"),
+    "new_error_group": (
+        "occurrences of an error group first seen in the window (fires at it)",
+        1.0,
+        "15m",
+    ),
+    "error_group_regression": (
+        "occurrences of an error group back after `quiet` without one (fires at it)",
+        1.0,
+        "15m",
+    ),
 }
+COUNT_KINDS = frozenset(
+    {"unpriced_model", "diagnosis_failures", "new_error_group", "error_group_regression"}
+)
+"""Kinds whose threshold is a count: they fire when the count reaches it."""
+GROUP_KINDS = frozenset({"new_error_group", "error_group_regression"})
+"""Kinds about error groups: the cooldown applies per group, so each group alerts once."""
 KEYS = frozenset(
-    {"name", "kind", "threshold", "window", "cooldown", "min_runs", "webhook", "tenants"}
+    {"name", "kind", "threshold", "window", "cooldown", "min_runs", "webhook", "tenants", "quiet"}
 )
 DEFAULT_COOLDOWN = "30m"
 DEFAULT_MIN_RUNS = 5
+DEFAULT_QUIET = "7d"
 
 
 class AlertRuleError(ValueError):
@@ -58,10 +80,12 @@ class AlertRule:
     min_runs: int = DEFAULT_MIN_RUNS
     webhook: str | None = None
     tenants: tuple[str, ...] | None = None
+    quiet: timedelta = timedelta(days=7)
+    """error_group_regression: how long a group must have been silent to count as back."""
 
     def fires(self, value: float) -> bool:
         """Rates and costs fire above the threshold; counts fire when they reach it."""
-        if self.kind in ("unpriced_model", "diagnosis_failures"):
+        if self.kind in COUNT_KINDS:
             return value >= self.threshold
         return value > self.threshold
 
@@ -123,6 +147,8 @@ def parse_rule(raw: Mapping[str, Any], default_webhook: str | None = None) -> Al
     min_runs = raw.get("min_runs", DEFAULT_MIN_RUNS)
     if isinstance(min_runs, bool) or not isinstance(min_runs, int) or min_runs < 1:
         raise ValueError(f"min_runs must be a whole number of at least 1, not {min_runs!r}")
+    if "quiet" in raw and kind != "error_group_regression":
+        raise ValueError("quiet applies to kind error_group_regression only")
     webhook = raw.get("webhook", default_webhook)
     return AlertRule(
         name=name.strip(),
@@ -133,6 +159,7 @@ def parse_rule(raw: Mapping[str, Any], default_webhook: str | None = None) -> Al
         min_runs=min_runs,
         webhook=_webhook(webhook) if webhook else None,
         tenants=_tenants(raw["tenants"]) if "tenants" in raw else None,
+        quiet=_duration(raw.get("quiet", DEFAULT_QUIET), "quiet"),
     )
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from otel_diag.alerts.rules import AlertRule
-from otel_diag.store import analytics
+from otel_diag.alerts.rules import GROUP_KINDS, AlertRule
+from otel_diag.store import analytics, error_groups
 from otel_diag.timewindow import format_duration
 
 if TYPE_CHECKING:
@@ -26,6 +26,22 @@ class Reading:
     tripped: bool
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Error-group kinds: fingerprint -> the group (JSON); each group has its own cooldown."""
+
+
+def describe_groups(kind: str, groups: list[dict[str, Any]], span: str) -> str:
+    """The operator's sentence for error groups that are new or back."""
+    what = "new error group" if kind == "new_error_group" else "error group back after a quiet"
+    listed = "; ".join(
+        f"{g['error_type']} in {g['step_name'] or 'unknown step'}: {g['message'][:120]!r} "
+        f"({g['occurrences']} occurrence(s), {g['runs_affected']} run(s))"
+        for g in groups[:5]
+    )
+    more = f" (+{len(groups) - 5} more)" if len(groups) > 5 else ""
+    return (
+        f"{len(groups)} {what}{'s' if len(groups) != 1 else ''} in the last {span}: {listed}{more}"
+    )
 
 
 def _usd(value: float) -> str:
@@ -90,5 +106,20 @@ def measure(conn: Connection, rule: AlertRule, now: datetime) -> Reading:
             f"{outcome['llm_fallbacks']} fell back to rules after the LLM failed, "
             f"{outcome['failed_runs']} given up",
             outcome,
+        )
+    if rule.kind in GROUP_KINDS:
+        if rule.kind == "new_error_group":
+            found = error_groups.new_groups(conn, since)
+        else:
+            found = error_groups.regressed_groups(conn, since, rule.quiet)
+        tripped = {
+            g.fingerprint: error_groups.group_json(g) for g in found if rule.fires(g.occurrences)
+        }
+        return Reading(
+            float(len(tripped)),
+            bool(tripped),
+            describe_groups(rule.kind, list(tripped.values()), span),
+            {"groups": list(tripped.values())},
+            tripped,
         )
     raise AssertionError(f"unvalidated alert kind {rule.kind!r}")

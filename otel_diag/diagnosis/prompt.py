@@ -131,10 +131,12 @@ def _errors_block(errors: Sequence[Mapping[str, Any]], level: _Level) -> list[st
             f'E{n} step "{err["step"]}" {err["source"]}/{err["category"]} {err["type"]}, '
             f"attempt {err['attempt']}"
         )
+        if err.get("occurrences", 1) > 1:
+            head += f" ({err['occurrences']} occurrences)"
         seen = err.get("seen_on") or []
         if seen:
             also = ", ".join(dict.fromkeys(str(s) for s in seen))
-            head += f"; also raised by: {clean_text(also, 160)}"
+            head += f"; propagated to: {clean_text(also, 160)}"
         lines.append(head)
         lines.append("  message: " + clean_text(err["message"], level.message_chars))
         stack = err.get("stack")

@@ -237,12 +237,21 @@ def diagnose_by_rules(
         facts["attempts"] = attempts
         facts["retries_exhausted"] = attempts >= 2
     facts["resume_step"] = resume
-    facts["propagated_to"] = sorted(
-        {
-            str(e.row.get("step_name"))
-            for e in errors
-            if e.key == cause.key and e is not cause and e.row.get("step_name") != facts["step"]
-        }
+    # Stored rows say where the exception propagated; copies that could not be folded
+    # (a chain through spans the store never saw) add their own step names.
+    facts["propagated_to"] = list(
+        dict.fromkeys(
+            [
+                *(str(name) for name in cause.row.get("propagated_to") or ()),
+                *sorted(
+                    str(e.row.get("step_name"))
+                    for e in errors
+                    if e.key == cause.key
+                    and e is not cause
+                    and e.row.get("step_name") != facts["step"]
+                ),
+            ]
+        )
     )
     others = {e.key for e in live if e.key != cause.key and not _beneath(e, cause)}
     facts["other_errors"] = len(others)

@@ -86,3 +86,23 @@ def test_errors_of_an_unknown_run_is_a_one_line_error(cli: Invoke, ref: str) -> 
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("error: no run matches")
+
+
+def test_errors_groups_lists_each_shape_across_runs_busiest_first(
+    cli: Invoke, fleet: Fleet
+) -> None:
+    data = json.loads(cli("errors", "--groups", "--since", "1h", "--json").stdout)
+
+    groups = [(g["error_type"], g["occurrences"], g["runs_affected"]) for g in data["groups"]]
+    assert groups == [("ConnectionError", 3, 1), ("ValueError", 1, 1)]
+    assert data["groups"][0]["latest_run_id"] == fleet.expected.runs["planner_failed"]
+    table = cli("errors", "--groups", "--agent", "researcher").stdout
+    assert "ValueError" in table and "ConnectionError" not in table
+    assert SECRET not in cli("errors", "--groups").stdout
+
+
+def test_errors_without_a_run_or_groups_says_what_to_give(cli: Invoke) -> None:
+    result = cli("errors")
+
+    assert result.exit_code == 2
+    assert "give a RUN, or --groups" in result.output
