@@ -51,6 +51,7 @@ def request_tenant(
     # Trusted mode: a header must not create (and migrate) a database for a made-up tenant.
     if not ctx.tenancy.tenants and tenant not in ctx.manager.discover_tenants():
         raise HTTPException(404, f"no data for tenant {tenant!r}")
+    request.state.tenant = tenant  # for the database-error handler (migrate it again)
     return tenant
 
 

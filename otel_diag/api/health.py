@@ -1,9 +1,10 @@
-"""``/healthz`` (the process answers), ``/readyz`` (the database answers) and ``/metrics``.
+"""``/healthz`` (the process answers), ``/readyz`` (writes would succeed) and ``/metrics``.
 
 Readiness checks every tenant the server knows (the key tenants, or the default tenant in
-trusted mode) with a bounded timeout, so a load balancer stops sending OTLP to a replica
-whose database is gone; liveness never touches the database, so such a replica is not
-restarted for a fault that is not its own.
+trusted mode) with a bounded timeout: reachable, schema in place (migrated again if it
+vanished), not read-only, so a load balancer stops sending OTLP to a replica whose writes
+would fail. It names the failing part, never a DSN. Liveness never touches the database, so
+such a replica is not restarted for a fault that is not its own.
 """
 
 from __future__ import annotations
@@ -13,21 +14,16 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from otel_diag.api.context import AppContext, Context
 from otel_diag.server.metrics import CONTENT_TYPE
+from otel_diag.store.readiness import OK, write_readiness
 
 router = APIRouter(tags=["health"])
 
 
 def ready_tenants(ctx: AppContext) -> list[str]:
     return ctx.tenancy.tenants or [ctx.settings.tenant]
-
-
-def _ping(ctx: AppContext, tenant: str) -> None:
-    with ctx.manager.get_engine(tenant).connect() as conn:
-        conn.execute(text("SELECT 1"))
 
 
 @router.get("/healthz", summary="Liveness: the server process answers")
@@ -37,20 +33,20 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: every tenant's database answers",
-    responses={503: {"description": "a database is unreachable"}},
+    summary="Readiness: every tenant's database can take writes",
+    responses={503: {"description": "a database is unreachable, read-only or has no schema"}},
 )
 async def readyz(ctx: Context) -> Response:
     timeout = ctx.settings.db_timeout + 1.0
     checks: dict[str, Any] = {}
     for tenant in ready_tenants(ctx):
         try:
-            await asyncio.wait_for(asyncio.to_thread(_ping, ctx, tenant), timeout)
-            checks[tenant] = "ok"
-        except Exception as exc:  # the reason is the answer
-            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            checks[tenant] = f"unavailable: {detail[0][:200] if detail else type(exc).__name__}"
-    ok = all(v == "ok" for v in checks.values())
+            checks[tenant] = await asyncio.wait_for(
+                asyncio.to_thread(write_readiness, ctx.manager, tenant), timeout
+            )
+        except TimeoutError:
+            checks[tenant] = "unavailable: timed out"
+    ok = all(v == OK for v in checks.values())
     if ctx.tenancy.tenants:  # keys mode: an unauthenticated probe must not list the tenants
         checks = {f"database {i}": v for i, v in enumerate(checks.values(), 1)}
     return JSONResponse(

@@ -65,5 +65,13 @@ class StoreUnavailable(IngestError):
     retry_after = 5.0
 
 
+class DatabaseNotReady(StoreUnavailable):
+    """The database answers but has no schema (restored empty, replaced, wiped): it is being
+    migrated again, so a resend soon succeeds."""
+
+    reason = "database_not_ready"
+    retry_after = 1.0
+
+
 class InternalError(IngestError):
     """A bug on our side; not retryable (resending the same request would fail again)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from otel_diag.config import Settings
 from otel_diag.receiver.errors import (
+    DatabaseNotReady,
     IngestError,
     InternalError,
     Malformed,
@@ -32,6 +33,7 @@ from otel_diag.receiver.errors import (
 )
 from otel_diag.spans.from_otlp import Decoded, MalformedRequest, decode_json, decode_protobuf
 from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.failures import is_schema_missing
 from otel_diag.store.failures import is_transient as store_is_transient
 from otel_diag.store.sink import SpanSink
 
@@ -113,7 +115,9 @@ def ingest_body(
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         first = detail[0][:300] if detail else type(exc).__name__
         failure: IngestError
-        if is_transient(exc):
+        if is_schema_missing(exc):
+            failure = DatabaseNotReady(f"database not ready (no schema; migrating it): {first}")
+        elif is_transient(exc):
             failure = StoreUnavailable(f"database unavailable: {first}")
         else:
             logger.error("otel-diag: storing spans failed", exc_info=exc)

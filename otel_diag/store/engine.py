@@ -8,7 +8,9 @@ never pasted into a path or SQL unvalidated: it must match :data:`TENANT_ID_RE`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,11 @@ from otel_diag.tenants import TENANT_ID_RE as TENANT_ID_RE
 from otel_diag.tenants import InvalidTenantError as InvalidTenantError
 from otel_diag.tenants import validate_tenant_id as validate_tenant_id
 
+logger = logging.getLogger(__name__)
+
 STATEMENT_TIMEOUT_S = 60
+REPAIR_INTERVAL_S = 2.0
+"""Least time between two attempts to migrate a tenant's emptied database again."""
 
 
 class DatabaseURLError(ValueError):
@@ -169,6 +175,7 @@ class TenantDBManager:
         self.base_url = database_url or self.settings.resolved_database_url
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()
+        self._repairs: dict[str, tuple[threading.Lock, list[float]]] = {}
 
     def get_engine(self, tenant_id: str | None = None) -> Engine:
         tenant = validate_tenant_id(tenant_id)
@@ -187,6 +194,55 @@ class TenantDBManager:
                     raise
                 self._engines[tenant] = engine
         return engine
+
+    def repair(self, tenant_id: str | None = None) -> bool:
+        """Migrate a tenant's database again after its schema vanished; True once it is back.
+
+        A restore of an empty backup, a failover to a fresh instance or a wiped schema leaves
+        an engine that connects but finds no tables. Whoever meets that (a write, the API,
+        readiness) calls this: one repair runs at a time per tenant (callers arriving
+        meanwhile wait for it, then find the schema in place), at most one per
+        :data:`REPAIR_INTERVAL_S`, and the pool is renewed first so every connection is a
+        fresh one (new instance, schema re-created by the connect hook).
+        """
+        tenant = validate_tenant_id(tenant_id)
+        with self._lock:
+            lock, last = self._repairs.setdefault(tenant, (threading.Lock(), [0.0]))
+        with lock:
+            engine = self._engines.get(tenant)
+            if engine is None:
+                return self._opened(tenant)
+            if time.monotonic() - last[0] < REPAIR_INTERVAL_S:
+                return migrate.is_current(engine)
+            last[0] = time.monotonic()
+            if migrate.is_current(engine):
+                return True
+            logger.warning(
+                "otel-diag: the database of tenant %r has no schema (restored, replaced or "
+                "wiped?); migrating it again",
+                tenant,
+            )
+            engine.dispose()
+            try:
+                migrate.upgrade(engine)
+            except Exception as exc:
+                logger.warning("otel-diag: migrating tenant %r again failed: %s", tenant, exc)
+                return False
+            if not migrate.is_current(engine):  # e.g. tables dropped, version row kept
+                logger.error(
+                    "otel-diag: tenant %r: tables are missing although the schema version is "
+                    "current; restore the database or drop its schema to have it re-created",
+                    tenant,
+                )
+                return False
+            return True
+
+    def _opened(self, tenant: str) -> bool:
+        try:
+            self.get_engine(tenant)
+        except Exception:
+            return False
+        return True
 
     def tenants(self) -> list[str]:
         return sorted(self._engines)

@@ -13,12 +13,29 @@ import sqlite3
 from sqlalchemy import exc as sa_exc
 
 # SQLSTATE classes / codes: connection exception, transaction rollback (serialization,
-# deadlock), insufficient resources, operator intervention (shutdown), lock not available.
-_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P", "55P03")
+# deadlock), insufficient resources, operator intervention (shutdown), lock not available,
+# read-only transaction (a failover to a standby).
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P", "55P03", "25006")
+# undefined table, undefined column, invalid schema name: the schema is not (all) there.
+_SCHEMA_MISSING_SQLSTATES = ("42P01", "42703", "3F000")
+_SQLITE_SCHEMA_MISSING = ("no such table", "no such column")
+
+
+def is_schema_missing(error: BaseException) -> bool:
+    """True when the database answers but our tables are gone: a restore of an empty
+    backup, a failover to a fresh instance, a wiped schema. Migrating again fixes it."""
+    if isinstance(error, sa_exc.DBAPIError) and error.orig is not None:
+        error = error.orig
+    if isinstance(error, sqlite3.OperationalError):
+        return str(error).startswith(_SQLITE_SCHEMA_MISSING)
+    return getattr(error, "sqlstate", None) in _SCHEMA_MISSING_SQLSTATES
 
 
 def is_transient(error: BaseException) -> bool:
-    """True for unreachable, locked, timed-out, restarted or deadlocked databases."""
+    """True for unreachable, locked, timed-out, restarted, deadlocked, read-only or
+    not-yet-migrated databases: a later retry can succeed."""
+    if is_schema_missing(error):
+        return True
     if isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError):
         return True
     if isinstance(error, sa_exc.DBAPIError):

@@ -43,6 +43,19 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def is_current(engine: Engine) -> bool:
+    """Whether the schema is at head and its tables are there (False when it cannot tell)."""
+    try:
+        if current_revision(engine) != head_revision():
+            return False
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1 FROM trace_runs WHERE 1 = 0"))
+            conn.execute(text("SELECT 1 FROM error_logs WHERE 1 = 0"))
+    except Exception:
+        return False
+    return True
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the engine's database (schema) to ``revision``; a no-op when already there."""
     from alembic import command

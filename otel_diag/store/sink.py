@@ -19,6 +19,7 @@ from otel_diag.config import Settings
 from otel_diag.projection.project import Projection, project, trace_runs_in
 from otel_diag.spans.record import SpanRecord
 from otel_diag.store.engine import InvalidTenantError, TenantDBManager, validate_tenant_id
+from otel_diag.store.failures import is_schema_missing
 from otel_diag.store.writer import lock_traces, lookup_trace_runs, write_projection
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,16 @@ class SpanSink:
         return result
 
     def _write_tenant(self, tenant_id: str, recs: list[SpanRecord], now: datetime) -> Projection:
+        try:
+            return self._write_tenant_once(tenant_id, recs, now)
+        except Exception as exc:
+            if is_schema_missing(exc):  # an emptied database: migrate it again, caller retries
+                self.manager.repair(tenant_id)
+            raise
+
+    def _write_tenant_once(
+        self, tenant_id: str, recs: list[SpanRecord], now: datetime
+    ) -> Projection:
         engine = self.manager.get_engine(tenant_id)
         named = trace_runs_in(recs)
         trace_runs = dict(named)

@@ -44,6 +44,10 @@ class ThrowawayPostgres:
         self._as_postgres = os.geteuid() == 0
         if self._as_postgres:
             shutil.chown(self.root, "postgres")
+        self.init()
+
+    def init(self) -> None:
+        """A new, empty cluster in ``root/data`` (also after the old one was wiped)."""
         self._run(
             "initdb",
             "-D",
