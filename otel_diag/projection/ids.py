@@ -29,6 +29,11 @@ def error_uuid(trace_id: str, span_id: str, index: int) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"{trace_id}{span_id}:{index}")
 
 
+def log_error_uuid(trace_id: str, span_id: str, time_ns: int, key: str) -> uuid.UUID:
+    """An exception reported as a log record: its own id, never an event's of that span."""
+    return uuid.uuid5(NAMESPACE, f"{trace_id}{span_id}:log:{time_ns}:{key}")
+
+
 def parse_run_ref(ref: str) -> uuid.UUID | None:
     """A full run UUID, a 32-hex trace id, or a run-id string as users typed it."""
     ref = ref.strip()

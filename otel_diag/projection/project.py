@@ -15,8 +15,8 @@ from typing import Any
 from otel_diag import semconv as sc
 from otel_diag.projection.classify import classify, fingerprint
 from otel_diag.projection.cost import compute_cost
-from otel_diag.projection.ids import error_uuid, run_uuid, step_uuid
-from otel_diag.projection.propagation import EVENT, STATUS, exception_key, status_key
+from otel_diag.projection.ids import error_uuid, log_error_uuid, run_uuid, step_uuid
+from otel_diag.projection.propagation import EVENT, LOG, STATUS, exception_key, status_key
 from otel_diag.redact import redact_mapping, safe_text
 from otel_diag.spans.record import STATUS_ERROR, SpanRecord
 
@@ -118,8 +118,12 @@ def _error_row(
         source=str(source_hint) if source_hint in sc.ERROR_SOURCES else None,
         category=safe_text(category_hint, 32).lower() if category_hint else None,
     )
+    if recorded_as == LOG:
+        error_id = log_error_uuid(rec.trace_id, rec.span_id, time_ns, key)
+    else:
+        error_id = error_uuid(rec.trace_id, rec.span_id, index)
     return {
-        "id": error_uuid(rec.trace_id, rec.span_id, index),
+        "id": error_id,
         "run_id": run_id,
         "step_id": step_id,
         "step_name": safe_text(rec.step_name or rec.name, 256),
@@ -206,10 +210,12 @@ def project(
     for rec in records:
         if rec.is_own_telemetry:
             continue
-        trace_links = links.get(rec.trace_id)
-        if trace_links is None:
-            trace_links = links[rec.trace_id] = {}
-        trace_links[rec.span_id] = rec.parent_span_id
+        is_log = rec.is_log
+        if not is_log:  # a log record names its span but does not know the span's parent
+            trace_links = links.get(rec.trace_id)
+            if trace_links is None:
+                trace_links = links[rec.trace_id] = {}
+            trace_links[rec.span_id] = rec.parent_span_id
         key = (rec.run_key, rec.trace_id)
         run_id = run_ids.get(key)  # type: ignore[assignment]
         if run_id is None:
@@ -221,7 +227,7 @@ def project(
         _merge_run(out.runs, run_id, rec)
         cost = None
         step_id = None
-        if rec.step_kind is not None:
+        if rec.step_kind is not None and not is_log:
             step_id = step_uuid(rec.trace_id, rec.span_id)
             if rec.step_kind == "llm" or rec.reported_cost is not None or rec.input_tokens:
                 cost = compute_cost(
@@ -270,6 +276,7 @@ def project(
                         event.attributes,
                         cost,
                         max_field_chars,
+                        LOG if is_log else EVENT,
                     )
                 )
                 index += 1
@@ -278,5 +285,5 @@ def project(
                 _error_row(rec, run_id, step_id, 0, rec.end_ns, {}, cost, max_field_chars, STATUS)
             )
     _finish_runs(out.runs)
-    out.parents = {e["trace_id"]: links[e["trace_id"]] for e in out.errors}
+    out.parents = {e["trace_id"]: links.get(e["trace_id"], {}) for e in out.errors}
     return out

@@ -18,6 +18,9 @@ from otel_diag import semconv as sc
 STATUS_UNSET = "unset"
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
+KIND_LOG = "log"
+"""The kind of a record made from an OTLP log record that reports an exception: it names a
+span (by trace and span id) without being one, so it is never a step or a run's root."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,11 @@ class SpanRecord:
 
     @property
     def is_root(self) -> bool:
-        return self.parent_span_id is None
+        return self.parent_span_id is None and self.kind != KIND_LOG
+
+    @property
+    def is_log(self) -> bool:
+        return self.kind == KIND_LOG
 
     @property
     def model(self) -> str | None:
