@@ -20,10 +20,15 @@ def opentelemetry_instrument() -> str | None:
 
 
 def error_table(title: str, errors: Iterable[dict[str, Any]]) -> Table:
-    """The demo's view of ``error_logs`` rows: where, what kind, and the (redacted) message."""
+    """The demo's view of ``error_logs`` rows: where, what kind, and the (redacted) message.
+
+    One row per failure occurrence (each retry attempt); the spans an exception propagated
+    through are listed under ``propagated to``, not as rows of their own.
+    """
     table = Table(title=title)
     for col in ("step", "source", "category", "type", "attempt"):
         table.add_column(col, no_wrap=True)
+    table.add_column("propagated to", overflow="fold")
     table.add_column("message", overflow="fold")
     for err in errors:
         table.add_row(
@@ -32,6 +37,7 @@ def error_table(title: str, errors: Iterable[dict[str, Any]]) -> Table:
             err["error_category"],
             err["error_type"],
             str(err["attempt"]),
+            " > ".join(err.get("propagated_to") or ()) or "-",
             err["error_message"],
         )
     return table
