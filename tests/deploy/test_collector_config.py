@@ -85,14 +85,19 @@ def _otel_diag_exporter(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return exporter, cfg["exporters"][exporter]
 
 
-def _assert_queued_with_retry(cfg: dict[str, Any], otlp: dict[str, Any]) -> None:
-    queue = otlp["sending_queue"]
+def _assert_queued_with_retry(cfg: dict[str, Any], exporter: dict[str, Any]) -> None:
+    """A persistent (file_storage) sending queue and a retry that never gives up."""
+    queue = exporter["sending_queue"]
     assert queue["enabled"] is True
     assert (
         queue["storage"] in cfg["extensions"] and queue["storage"] in cfg["service"]["extensions"]
     )
     assert _type(queue["storage"]) == "file_storage"
-    assert otlp["retry_on_failure"]["enabled"] is True
+    assert exporter["retry_on_failure"]["enabled"] is True
+    assert exporter["retry_on_failure"]["max_elapsed_time"] == "0s"
+
+
+def _assert_authenticated(otlp: dict[str, Any]) -> None:
     assert otlp["headers"]["authorization"].startswith("Bearer ${env:OTEL_DIAG_API_KEY}")
 
 
@@ -103,6 +108,7 @@ def test_gateway_sends_to_otel_diag_grpc_port_with_a_persistent_queue_and_retry(
     host, port = otlp["endpoint"].rsplit(":", 1)
     assert (host, int(port)) == ("otel-diag", default_port("grpc_port"))
     _assert_queued_with_retry(cfg, otlp)
+    _assert_authenticated(otlp)
     assert "span_metrics" in cfg["connectors"]
     assert cfg["service"]["pipelines"]["metrics/span_metrics"]["receivers"] == ["span_metrics"]
 
@@ -113,7 +119,21 @@ def test_scale_out_routes_by_trace_id_to_the_replicas() -> None:
     assert _type(exporter) == "load_balancing"
     assert lb["routing_key"] == "traceID"
     assert lb["resolver"]["dns"]["port"] == str(default_port("grpc_port"))
-    _assert_queued_with_retry(cfg, lb["protocol"]["otlp"])
+    _assert_authenticated(lb["protocol"]["otlp"])
+
+
+def test_scale_out_keeps_the_persistent_queue_at_the_load_balancing_level() -> None:
+    """Per-replica exporters cannot share one file_storage queue: only the first one starts.
+
+    So the disk queue and the endless retry belong to ``load_balancing`` itself, and each
+    replica's exporter sends without a queue of its own and hands failures back to it.
+    """
+    cfg = _load("scale-out.yaml")
+    _, lb = _otel_diag_exporter(cfg)
+    _assert_queued_with_retry(cfg, lb)
+    per_replica = lb["protocol"]["otlp"]
+    assert per_replica["sending_queue"]["enabled"] is False
+    assert per_replica["retry_on_failure"]["max_elapsed_time"] != "0s"
 
 
 def test_receivers_listen_on_the_otlp_ports() -> None:
