@@ -27,3 +27,15 @@ def validate_tenant_id(tenant_id: str | None) -> str:
             "digits, '_' or '-', starting and ending with a letter or digit"
         )
     return tenant
+
+
+def configured_tenants(api_keys: str | None, default: str = DEFAULT_TENANT) -> list[str]:
+    """The tenants a configuration names: those of ``OTEL_DIAG_API_KEYS`` (``tenant:key,...``;
+    keys mode has no other), or ``default`` without keys. Malformed entries are skipped here;
+    ``serve`` refuses them at start."""
+    tenants = set()
+    for item in (api_keys or "").split(","):
+        tenant, sep, key = item.strip().partition(":")
+        if sep and key.strip() and TENANT_ID_RE.match(tenant.strip()):
+            tenants.add(tenant.strip())
+    return sorted(tenants) if tenants else [default]

@@ -18,7 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from otel_diag.cli.notice import first_use_notice
 from otel_diag.config import Settings, load_settings
-from otel_diag.store.engine import DatabaseURLError, InvalidTenantError, TenantDBManager
+from otel_diag.store.engine import (
+    DatabaseURLError,
+    InvalidTenantError,
+    TenantDBManager,
+    tenant_url,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,6 +72,15 @@ def open_store(settings: Settings) -> tuple[TenantDBManager, Engine]:
         fail(f"cannot open database {_where(settings)}: {detail[0] if detail else exc}")
     except OSError as exc:
         fail(f"cannot open database {_where(settings)}: {exc}")
+
+
+def open_manager(settings: Settings) -> TenantDBManager:
+    """A manager over the configured URL, checked but with no tenant opened yet."""
+    try:
+        tenant_url(settings.resolved_database_url, settings.tenant)
+    except DatabaseURLError as exc:
+        fail(str(exc))
+    return TenantDBManager(settings.resolved_database_url, settings)
 
 
 def _where(settings: Settings) -> str:

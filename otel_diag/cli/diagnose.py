@@ -20,7 +20,14 @@ from rich.panel import Panel
 from rich.text import Text
 
 from otel_diag.cli import render
-from otel_diag.cli.common import fail, handle_errors, open_store, settings_from, store_options
+from otel_diag.cli.common import (
+    fail,
+    handle_errors,
+    open_manager,
+    open_store,
+    settings_from,
+    store_options,
+)
 from otel_diag.cli.options import json_option
 from otel_diag.config import Settings
 from otel_diag.store.queries import AmbiguousRunError, get_run
@@ -128,7 +135,9 @@ def _worker(settings: Settings, once: bool, as_json: bool) -> None:
 
     if settings.diagnosis == "off":
         fail("diagnosis is off (OTEL_DIAG_DIAGNOSIS=off)")
-    manager, _engine = open_store(settings)
+    # No tenant is opened up front: the worker serves the tenants it discovers (the key
+    # tenants, the databases that exist), and with keys there may be no 'default' at all.
+    manager = open_manager(settings)
     worker = DiagnosisWorker(manager, settings)
     out = render.console(stderr=as_json)
     try:

@@ -30,11 +30,14 @@ from otel_diag.diagnosis import span
 from otel_diag.diagnosis.service import DiagnosticsService, claim_lease, new_worker_id, utcnow
 from otel_diag.store import diagnosis_queue as dq
 from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.failures import is_schema_missing, is_transient
 
 logger = logging.getLogger(__name__)
 
 MAX_FAILURES = 3
 """Crashes of one run's diagnosis before it is parked (state ``error``) instead of retried."""
+WARN_INTERVAL_S = 60.0
+"""A tenant that keeps failing (database gone) is reported once per interval, not per round."""
 
 
 class DiagnosisWorker:
@@ -78,6 +81,7 @@ class DiagnosisWorker:
         self._inflight: dict[dq.Claim, Future[bool]] = {}
         self._last_claimed = 0
         self._failing = False
+        self._tenant_warned: dict[str, float] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> bool:
@@ -153,13 +157,33 @@ class DiagnosisWorker:
                 break
             try:
                 tenant_claimed, tenant_stored = self._run_tenant(tenant)
-            except Exception:  # one broken tenant must not stop the others' diagnoses
-                logger.exception("diagnosis of tenant %r failed; other tenants go on", tenant)
+            except Exception as exc:  # one broken tenant must not stop the others' diagnoses
+                self._tenant_failed(tenant, exc)
                 continue
+            self._tenant_warned.pop(tenant, None)
             claimed += tenant_claimed
             stored += tenant_stored
         self._last_claimed = claimed
         return stored
+
+    def _tenant_failed(self, tenant: str, exc: Exception) -> None:
+        """Skip a tenant whose database is gone or broken: one line per tenant per
+        :data:`WARN_INTERVAL_S` (a traceback only for what is not a database failure)."""
+        if is_schema_missing(exc):
+            self.manager.repair(tenant)
+        now = time.monotonic()
+        if now - self._tenant_warned.get(tenant, -WARN_INTERVAL_S) < WARN_INTERVAL_S:
+            logger.debug("diagnosis of tenant %r skipped again: %s", tenant, exc)
+            return
+        self._tenant_warned[tenant] = now
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        logger.warning(
+            "diagnosis of tenant %r skipped (%s: %s); other tenants go on, retrying quietly",
+            tenant,
+            type(exc).__name__,
+            detail[0][:200] if detail else "",
+            exc_info=None if is_transient(exc) else exc,
+        )
 
     def drain(self, max_rounds: int = 10_000) -> int:
         """``run_once`` until nothing is ready (``diagnose --worker --once``)."""

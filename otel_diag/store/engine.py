@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -142,31 +142,6 @@ def build_engine(url: str, tenant_id: str, timeout: float = 5.0) -> Engine:
     )
 
 
-_SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
-
-
-def _sqlite_tenants(database: str | None) -> set[str]:
-    """Tenant ids of the SQLite files next to ``database`` (see ``tenant_url``)."""
-    if not database or database == ":memory:":
-        return set()
-    path = Path(database).expanduser()
-    if "__tenant__" in path.name:
-        prefix, _, suffix = path.name.partition("__tenant__")
-    else:
-        prefix, suffix = f"{path.stem}.", path.suffix
-    if not path.parent.is_dir():
-        return set()
-    tenants = set()
-    for candidate in path.parent.glob(f"{prefix}*{suffix}"):
-        name = candidate.name
-        if name.endswith(_SQLITE_SIDE_FILES) or len(name) <= len(prefix) + len(suffix):
-            continue
-        tenant = name[len(prefix) : len(name) - len(suffix)] if suffix else name[len(prefix) :]
-        if TENANT_ID_RE.match(tenant):
-            tenants.add(tenant)
-    return tenants
-
-
 class TenantDBManager:
     """Per-tenant engines over one base URL, created and migrated on first use."""
 
@@ -248,27 +223,13 @@ class TenantDBManager:
         return sorted(self._engines)
 
     def discover_tenants(self) -> list[str]:
-        """Tenants that exist on storage or were opened here, the default one first.
+        """Tenants the configuration names or storage holds, the default one first (if any).
 
-        A diagnosis worker serves every tenant, not only those this process has seen:
-        SQLite tenants are the sibling files ``<stem>.<tenant><suffix>`` of the base file
-        (or the files matching a ``{tenant}`` path), PostgreSQL tenants the ``tenant_<id>``
-        schemas. A ``{tenant}`` placeholder in a PostgreSQL URL (a database per tenant)
-        cannot be listed: those tenants are found once opened.
+        See :mod:`otel_diag.store.discovery`.
         """
-        found = {DEFAULT_TENANT, *self._engines}
-        url = make_url(self.base_url.replace("{tenant}", "__tenant__"))
-        if url.get_backend_name() == "sqlite":
-            found.update(_sqlite_tenants(url.database))
-        elif url.get_backend_name() == "postgresql" and "{tenant}" not in self.base_url:
-            with self.get_engine(DEFAULT_TENANT).connect() as conn:
-                rows = conn.execute(
-                    text("SELECT nspname FROM pg_namespace WHERE left(nspname, 7) = :p"),
-                    {"p": "tenant_"},
-                )
-                found.update(str(r[0])[len("tenant_") :] for r in rows)
-        others = sorted(t for t in found if t != DEFAULT_TENANT and TENANT_ID_RE.match(t))
-        return [DEFAULT_TENANT, *others]
+        from otel_diag.store.discovery import discover
+
+        return discover(self)
 
     def dispose(self) -> None:
         with self._lock:
