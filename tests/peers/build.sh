@@ -4,7 +4,7 @@
 #   bash tests/peers/build.sh jaeger|otelcol|ferretdb [...]   -> one binary path per line
 #
 # Each peer is a small Go module under tests/peers/<name>/ (go.mod, go.sum and, for the
-# collector, main.go); its pins are its go.mod. The binary goes to
+# collector and FerretDB, a main.go); its pins are its go.mod. The binary goes to
 #   ${OTEL_DIAG_PEERS_CACHE:-$HOME/.cache/otel-diag/peers}/<name>-<hash>/<binary>
 # where <hash> covers the module's files, the Go version and the build flags, so a binary is
 # built once and rebuilt only when a pin (or the toolchain) changes. A warm call costs a hash.
@@ -28,7 +28,7 @@ target() {
   case "$1" in
     jaeger) echo "github.com/jaegertracing/jaeger/cmd/jaeger jaeger" ;;
     otelcol) echo ". otelcol-otel-diag" ;;
-    ferretdb) echo "github.com/FerretDB/FerretDB/cmd/ferretdb ferretdb" ;;
+    ferretdb) echo ". ferretdb-otel-diag" ;;
     *) return 1 ;;
   esac
 }
