@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: install run demo test lint bench clean
+.PHONY: install run demo test lint bench clean peers e2e stack
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,21 @@ demo: install
 test: install
 	bash tests/peers/postgres.sh
 	$(PY) -m pytest -q
+
+# The real peers (Jaeger v2, the OpenTelemetry Collector, FerretDB), built from the pinned Go
+# modules in tests/peers/ into ~/.cache/otel-diag/peers (OTEL_DIAG_PEERS_CACHE) once.
+peers:
+	bash tests/peers/build.sh jaeger otelcol ferretdb
+
+# End to end with a real Jaeger v2 and a real collector running the shipped configs (builds
+# the two peers first if the cache is cold; `make test` does not run these).
+e2e: install
+	bash tests/peers/build.sh jaeger otelcol >/dev/null
+	$(PY) -m pytest -q tests/e2e
+
+# Jaeger, the gateway collector and otel-diag on loopback for a person; Ctrl-C stops all three.
+stack: install
+	$(PY) -m tests.e2e.stack
 
 lint: install
 	$(VENV)/bin/ruff check otel_diag tests
