@@ -35,10 +35,10 @@ test: install
 peers:
 	bash tests/peers/build.sh jaeger otelcol ferretdb
 
-# End to end with a real Jaeger v2 and a real collector running the shipped configs (builds
-# the two peers first if the cache is cold; `make test` does not run these).
+# End to end with a real Jaeger v2 and a real collector running the shipped configs, and the
+# FerretDB peer (builds the peers first if the cache is cold; `make test` does not run these).
 e2e: install
-	bash tests/peers/build.sh jaeger otelcol >/dev/null
+	bash tests/peers/build.sh jaeger otelcol ferretdb >/dev/null
 	$(PY) -m pytest -q tests/e2e
 
 # Jaeger, the gateway collector and otel-diag on loopback for a person; Ctrl-C stops all three.

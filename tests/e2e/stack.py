@@ -214,7 +214,8 @@ def start_otel_diag(
     if diagnosis_endpoint is not None:
         settings["OTEL_EXPORTER_OTLP_ENDPOINT"] = diagnosis_endpoint
         settings["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"
-    full_env = child_env(**settings, **env)
+    settings.update(env)
+    full_env = child_env(**settings)
     argv = [
         *otel_diag_command(),
         "serve",
@@ -304,6 +305,15 @@ def start_collector(
 # --- make stack ------------------------------------------------------------------------------
 
 
+# A person's diagnosis settings reach the stack's otel-diag (the tests pass none).
+PASSED_THROUGH = (
+    "OTEL_DIAG_DIAGNOSIS",
+    "OTEL_DIAG_LLM_MODEL",
+    "OTEL_DIAG_LLM_API_BASE",
+    "OTEL_DIAG_LLM_API_KEY",
+)
+
+
 def _preferred(port: int) -> int:
     return port if port_is_free(port) else free_port()
 
@@ -340,6 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             grpc_port=_preferred(14317) if grpc_port == 4317 else None,
             http_port=_preferred(14318) if http_port == 4318 else None,
             decision_wait=os.environ.get("OTEL_DIAG_DECISION_WAIT", "5"),
+            **{k: v for k, v in os.environ.items() if k in PASSED_THROUGH},
         )
         started.append(diag.proc)
         collector = start_collector(
