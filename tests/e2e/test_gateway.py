@@ -132,14 +132,16 @@ def test_a_failed_run_reaches_jaeger_whole_and_otel_diag_links_its_diagnosis_to_
     assert tags(span)["otel_diag.diagnosis.report_id"] == report["id"]
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
 def test_otel_diag_down_for_20_s_loses_nothing_the_collector_queued_on_disk(
+    stop: signal.Signals,
     jaeger_bin: Path,
     otelcol_bin: Path,
     tmp_path: Path,
     started: list[Any],
     figures: Callable[[str], None],
 ) -> None:
-    """Stop otel-diag while traffic flows; on restart the file_storage queue replays it all."""
+    """Stop (or kill) otel-diag while traffic flows; on restart the disk queue replays it all."""
     _, diag, collector = gateway(jaeger_bin, otelcol_bin, tmp_path, started)
     procs = [diag.proc, collector.proc]
     app = start_app(
@@ -148,7 +150,7 @@ def test_otel_diag_down_for_20_s_loses_nothing_the_collector_queued_on_disk(
     try:
         with diag.client() as api:
             wait_until(lambda: all_runs(api), timeout=60, what="traffic in otel-diag", procs=procs)
-        diag.proc.stop(signal.SIGTERM)
+        diag.proc.stop(stop)
         down_from = time.time()
         time.sleep(OUTAGE_S)  # the outage itself: the app keeps sending to the collector
         down_until = time.time()
@@ -174,7 +176,7 @@ def test_otel_diag_down_for_20_s_loses_nothing_the_collector_queued_on_disk(
             )
         finally:
             figures(
-                f"restart: sent {runs_sent} runs ({failed_sent} failed; {sent['spans']} spans, "
+                f"restart ({stop.name}): sent {runs_sent} runs ({failed_sent} failed; {sent['spans']} spans, "
                 f"{sum(expected.values())} of them steps; "
                 f"{len(during_outage)} runs during the {OUTAGE_S} s outage); stored "
                 f"{len(all_runs(api))} runs ({len(all_runs(api, 'failed'))} failed, "
