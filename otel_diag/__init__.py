@@ -12,9 +12,32 @@ command or an app that only uses the decorators never loads SQLAlchemy or Alembi
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from otel_diag.version import __version__
+
+LITELLM_LOCAL_MODEL_COST_MAP = "LITELLM_LOCAL_MODEL_COST_MAP"
+
+
+def _use_litellms_bundled_prices() -> None:
+    """Make litellm read its bundled price map instead of downloading it, unless told otherwise.
+
+    litellm fetches its price map over the network when it is imported (with retries and
+    ``Failed to fetch remote model cost map`` warnings where there is no network: seconds of
+    delay), unless ``LITELLM_LOCAL_MODEL_COST_MAP`` is true. That import happens in the
+    user's process whenever their app uses litellm (our instrumentor patches it) and in ours
+    when a diagnosis calls an LLM. This package's ``__init__`` runs before any otel-diag
+    module, so setting the default here covers every process that loads otel-diag: the
+    exporter and instrumentor entry points and the distro under ``opentelemetry-instrument``
+    (all loaded before the app's own code), ``otel_diag.configure()``, ``serve``, the CLI
+    and the diagnosis worker. A value the user set, whatever it is, wins. Child processes
+    inherit the default, which is what an app that forks workers wants too.
+    """
+    os.environ.setdefault(LITELLM_LOCAL_MODEL_COST_MAP, "True")
+
+
+_use_litellms_bundled_prices()
 
 if TYPE_CHECKING:
     from otel_diag.collector import ErrorCollector

@@ -1,12 +1,13 @@
 """The only module in otel-diag that calls an LLM for diagnosis, through litellm.
 
 litellm is imported here, lazily, on the first call (it costs seconds); its price map is
-read locally (``LITELLM_LOCAL_MODEL_COST_MAP=True``). Every request is bounded: a timeout
-per attempt (``OTEL_DIAG_LLM_TIMEOUT``), our own retry loop for transient failures only
-(429, 5xx, timeouts, connection errors; ``OTEL_DIAG_LLM_RETRIES``) with litellm's and the
-OpenAI client's own retries off, and a process-wide limit on concurrent requests
-(``OTEL_DIAG_DIAGNOSIS_CONCURRENCY``). The request runs under ``suppress_instrumentation()``
-so our own diagnosis is never traced into our store (and so never diagnosed).
+read locally (``otel_diag/__init__.py`` defaults ``LITELLM_LOCAL_MODEL_COST_MAP``). Every
+request is bounded: a timeout per attempt (``OTEL_DIAG_LLM_TIMEOUT``), our own retry loop
+for transient failures only (429, 5xx, timeouts, connection errors;
+``OTEL_DIAG_LLM_RETRIES``) with litellm's and the OpenAI client's own retries off, and a
+process-wide limit on concurrent requests (``OTEL_DIAG_DIAGNOSIS_CONCURRENCY``). The
+request runs under ``suppress_instrumentation()`` so our own diagnosis is never traced into
+our store (and so never diagnosed).
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ class LLMCallError(Exception):
 
 
 def load_litellm() -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
     litellm.suppress_debug_info = True

@@ -113,7 +113,6 @@ def _show(console: Console, errors: dict[str, Any], report: dict[str, Any] | Non
 
 
 def main() -> int:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     console = Console()
     run_id = str(uuid.uuid4())
     with ExitStack() as stack:

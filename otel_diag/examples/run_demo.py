@@ -33,7 +33,6 @@ def main() -> int:
         **os.environ,
         "DEMO_RUN_ID": run_id,
         "OTEL_SERVICE_NAME": "trip-planner",
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     }
     cmd = [
         instrument,

@@ -7,7 +7,6 @@ instrumentation bugs raise instead of being swallowed (``RAISE_INTERNAL_ERRORS``
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -98,8 +97,7 @@ def capture_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def litellm_module() -> object:
-    """litellm, imported once (slow), with its bundled price map and without noise."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    """litellm, imported once (slow), without noise (otel_diag made it use its bundled prices)."""
     import litellm
 
     litellm.suppress_debug_info = True
