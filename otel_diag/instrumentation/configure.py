@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from otel_diag import semconv as sc
 from otel_diag.export.exporter import ErrorLogSpanExporter
 from otel_diag.instrumentation import tracing
-from otel_diag.instrumentation.run_context import RunBaggageSpanProcessor
+from otel_diag.instrumentation.run_context import add_run_baggage_processor, span_processors
 from otel_diag.tenants import validate_tenant_id
 
 logger = logging.getLogger(__name__)
@@ -40,12 +40,6 @@ DEFAULT_OTLP_PROTOCOL = "http/protobuf"  # the OpenTelemetry specification's def
 
 _lock = threading.Lock()
 _configured: TracerProvider | None = None
-
-
-def _processors(provider: TracerProvider) -> Iterator[SpanProcessor]:
-    """The provider's span processors (SDK internals; nothing if they cannot be read)."""
-    multi = getattr(provider, "_active_span_processor", None)
-    yield from getattr(multi, "_span_processors", ())
 
 
 def _exporter_of(processor: SpanProcessor) -> SpanExporter | None:
@@ -59,7 +53,7 @@ def _exporter_of(processor: SpanProcessor) -> SpanExporter | None:
 
 
 def _has_exporter(provider: TracerProvider, kind: str) -> bool:
-    for processor in _processors(provider):
+    for processor in span_processors(provider):
         exporter = _exporter_of(processor)
         if exporter is None:
             continue
@@ -149,8 +143,7 @@ def configure(
             if tenant_id:
                 attributes[sc.TENANT_ID] = tenant_id
             provider = TracerProvider(resource=Resource.create(attributes))
-        if not any(isinstance(p, RunBaggageSpanProcessor) for p in _processors(provider)):
-            provider.add_span_processor(RunBaggageSpanProcessor())
+        add_run_baggage_processor(provider)
         if store and not _has_exporter(provider, "store"):
             exporter = ErrorLogSpanExporter(database_url=database_url, tenant_id=tenant_id)
             provider.add_span_processor(BatchSpanProcessor(exporter))

@@ -4,9 +4,10 @@
 (and ``otel_diag.tenant.id``) into W3C baggage. Baggage is what crosses process boundaries:
 the standard propagators send it with every instrumented HTTP call, and
 :class:`RunBaggageSpanProcessor`, installed on each service's tracer provider (by
-``configure()`` and by the ``opentelemetry-instrument`` configurator), copies the two values
-onto every span started under it. So every span of the run, here or in a service it calls,
-names its run, and the exporter or receiver files it under the right ``runs`` row.
+``configure()`` and, under ``opentelemetry-instrument``, by our post-instrument hook,
+whichever configurator set the SDK up), copies the two values onto every span started under
+it. So every span of the run, here or in a service it calls, names its run, and the exporter
+or receiver files it under the right ``runs`` row.
 
 ``step(name, attempt=1)`` is a workflow/activity step: a span with ``otel_diag.step.name``
 and ``otel_diag.step.attempt``. Both are context managers for ``with`` and ``async with``;
@@ -16,13 +17,14 @@ an exception is recorded and leaves unchanged.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SDKSpan
 from opentelemetry.trace import Span, set_span_in_context
 
@@ -81,6 +83,22 @@ class RunBaggageSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def span_processors(provider: TracerProvider) -> Iterator[SpanProcessor]:
+    """The provider's span processors (SDK internals; nothing if they cannot be read)."""
+    multi = getattr(provider, "_active_span_processor", None)
+    yield from getattr(multi, "_span_processors", ())
+
+
+def add_run_baggage_processor(provider: TracerProvider) -> None:
+    """Install :class:`RunBaggageSpanProcessor` on ``provider`` unless it is there already.
+
+    The one place it is installed: ``configure()`` and the ``opentelemetry-instrument`` hook
+    both call this, so a process that does both gets it once.
+    """
+    if not any(isinstance(p, RunBaggageSpanProcessor) for p in span_processors(provider)):
+        provider.add_span_processor(RunBaggageSpanProcessor())
 
 
 class _SpanScope:

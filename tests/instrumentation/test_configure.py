@@ -19,6 +19,7 @@ from otel_diag.export.exporter import ErrorLogSpanExporter
 from otel_diag.instrumentation import RunBaggageSpanProcessor, tracing
 from otel_diag.instrumentation import configure as configure_module
 from otel_diag.instrumentation.litellm_instrumentor import LiteLLMInstrumentor
+from otel_diag.instrumentation.run_context import span_processors
 from otel_diag.projection.ids import run_uuid
 from otel_diag.store import queries
 from otel_diag.store.engine import InvalidTenantError, TenantDBManager
@@ -41,9 +42,7 @@ def fresh_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[TracerProvid
 
 
 def _exporters(provider: TracerProvider) -> list[object]:
-    return [
-        e for p in configure_module._processors(provider) if (e := configure_module._exporter_of(p))
-    ]
+    return [e for p in span_processors(provider) if (e := configure_module._exporter_of(p))]
 
 
 def test_configure_sets_a_global_provider_with_baggage_processor_and_batched_exporter(
@@ -59,7 +58,7 @@ def test_configure_sets_a_global_provider_with_baggage_processor_and_batched_exp
     assert trace.get_tracer_provider() is provider
     assert provider.resource.attributes["service.name"] == "trip-svc"
     assert provider.resource.attributes["deployment.environment"] == "test"
-    processors = list(configure_module._processors(provider))
+    processors = list(span_processors(provider))
     assert isinstance(processors[0], RunBaggageSpanProcessor)
     assert isinstance(processors[1], BatchSpanProcessor)
     assert [type(e) for e in _exporters(provider)] == [ErrorLogSpanExporter]
@@ -72,9 +71,9 @@ def test_second_call_returns_the_same_provider_and_adds_nothing(
         database_url=f"sqlite:///{tmp_path / 'x.db'}", instrument_litellm=False
     )
     fresh_globals.append(first)
-    count = len(list(configure_module._processors(first)))
+    count = len(list(span_processors(first)))
     assert otel_diag.configure(service_name="other", otlp=True) is first
-    assert len(list(configure_module._processors(first))) == count
+    assert len(list(span_processors(first))) == count
 
 
 def test_otel_service_name_is_honoured(
@@ -127,9 +126,7 @@ def test_an_existing_sdk_provider_is_adopted_without_a_second_exporter(
     fresh_globals.append(existing)
     assert otel_diag.configure(instrument_litellm=False) is existing
     assert [type(e) for e in _exporters(existing)] == [ErrorLogSpanExporter]
-    assert any(
-        isinstance(p, RunBaggageSpanProcessor) for p in configure_module._processors(existing)
-    )
+    assert any(isinstance(p, RunBaggageSpanProcessor) for p in span_processors(existing))
 
 
 def test_not_global_keeps_the_provider_to_otel_diag_spans(

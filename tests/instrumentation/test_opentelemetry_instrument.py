@@ -1,8 +1,8 @@
 """Zero-code: an agent that never imports otel_diag, run under ``opentelemetry-instrument``.
 
 Our instrumentor is applied through its ``otel_diag_litellm`` entry point, the ``otel_diag``
-exporter through ``--traces_exporter``, and the configurator adds the run-baggage processor.
-The script sets the run id in W3C baggage (as an upstream service would have sent it).
+exporter through ``--traces_exporter``, and otel-diag's post-instrument hook adds the
+run-baggage processor. The script sets the run id in W3C baggage (as an upstream service would have sent it).
 """
 
 from __future__ import annotations
