@@ -57,6 +57,27 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "max_inflight",
         "OTLP requests serve decodes/writes or queues at once; more get UNAVAILABLE / 503 (16)",
     ),
+    "OTEL_DIAG_MAX_INFLIGHT_BYTES": (
+        "max_inflight_bytes",
+        "OTLP request bytes serve holds at once, from before the first byte is read until "
+        "stored (a gRPC request counts as OTEL_DIAG_MAX_REQUEST_BYTES while it is read); "
+        "peak RSS stays under about 150 MiB + 2 x this + 2 x OTEL_DIAG_MAX_REQUEST_BYTES per "
+        "ingest worker (134217728 = 128 MiB)",
+    ),
+    "OTEL_DIAG_TENANT_SHARE": (
+        "tenant_share",
+        "with two or more API-key tenants, the fraction of the in-flight requests and bytes "
+        "one tenant may hold, so one tenant's floods or slow uploads leave the others room (0.5)",
+    ),
+    "OTEL_DIAG_MIN_UPLOAD_RATE": (
+        "min_upload_rate",
+        "bytes/s an OTLP/HTTP body must keep arriving at after its first 2 s; a slower upload "
+        "is cut with 503 + Retry-After (16384)",
+    ),
+    "OTEL_DIAG_UPLOAD_TIMEOUT": (
+        "upload_timeout",
+        "seconds a request body (HTTP or gRPC) may take to arrive in full (30)",
+    ),
     "OTEL_DIAG_INGEST_WORKERS": (
         "ingest_workers",
         "threads that decode and write OTLP requests in serve (2)",
@@ -123,6 +144,10 @@ class Settings:
     db_timeout: float = 5.0
     max_request_bytes: int = 32 * 1024 * 1024
     max_inflight: int = 16
+    max_inflight_bytes: int = 128 * 1024 * 1024
+    tenant_share: float = 0.5
+    min_upload_rate: float = 16384.0
+    upload_timeout: float = 30.0
     ingest_workers: int = 2
     ingest_processes: int = 0
     alert_interval: float = 30.0
@@ -162,6 +187,10 @@ _CONVERTERS: dict[str, Any] = {
     "db_timeout": float,
     "max_request_bytes": int,
     "max_inflight": int,
+    "max_inflight_bytes": lambda v: _at_least(int(v), 1),
+    "tenant_share": lambda v: _between(float(v), 0.01, 1.0),
+    "min_upload_rate": lambda v: _at_least(float(v), 0.0),
+    "upload_timeout": lambda v: _at_least(float(v), 0.1),
     "ingest_workers": int,
     "ingest_processes": int,
     "alert_interval": float,
@@ -179,6 +208,12 @@ _CONVERTERS: dict[str, Any] = {
 def _at_least(value: Any, low: float) -> Any:
     if value < low:
         raise ValueError(f"must be >= {low}")
+    return value
+
+
+def _between(value: Any, low: float, high: float) -> Any:
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low} and {high}")
     return value
 
 

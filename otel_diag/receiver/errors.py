@@ -56,6 +56,13 @@ class Overloaded(IngestError):
     retry_after = 1.0
 
 
+class SlowUpload(Overloaded):
+    """A body that arrived slower than the minimum rate (or not in time): cut, so a slow
+    client cannot hold an ingest slot; a real client resends."""
+
+    reason = "slow_upload"
+
+
 class StoreUnavailable(IngestError):
     """The database cannot take the write right now (down, locked, timing out)."""
 

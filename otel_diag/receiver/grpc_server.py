@@ -1,16 +1,26 @@
-"""OTLP/gRPC ``opentelemetry.proto.collector.trace.v1.TraceService/Export`` on grpc.aio.
+"""OTLP/gRPC ``Export`` methods on grpc.aio: authenticate and admit before reading a byte.
 
-The method is registered as a generic handler that receives raw bytes: grpcio's default
-deserializer turns bytes it cannot parse into INTERNAL, while OTLP wants INVALID_ARGUMENT,
-so decoding is ours (inside the ingest hop). Oversized messages are refused by gRPC itself
-with RESOURCE_EXHAUSTED (``grpc.max_receive_message_length``). Retryable refusals carry a
-``google.rpc.RetryInfo`` both as status details (``grpc-status-details-bin``, read by the
-Collector) and as ``google.rpc.retryinfo-bin`` (read by the Python exporter).
+gRPC Python reads a unary call's whole message before its handler runs, so a server that
+authenticates in the handler has already buffered every anonymous request (80 concurrent
+24 MiB calls cost 3 GiB). Each ``Export`` is therefore registered as client-streaming: on
+the wire a unary call is exactly that (one message, then half-close), but the handler decides
+first, from the metadata, who is calling and whether there is room
+(:class:`~otel_diag.receiver.admission.Admission`), and only then reads the message, within
+``OTEL_DIAG_UPLOAD_TIMEOUT``. An unread message costs the connection's flow-control window.
+
+:class:`OtlpExport` is signal-agnostic (traces today; logs register the same way), and
+decoding is the ingest hop's (bytes in, so malformed input is INVALID_ARGUMENT, not
+grpcio's INTERNAL). Oversized messages are refused by gRPC itself with RESOURCE_EXHAUSTED.
+Retryable refusals carry a ``google.rpc.RetryInfo`` both as status details
+(``grpc-status-details-bin``, read by the Collector) and as ``google.rpc.retryinfo-bin``
+(read by the Python exporter).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -20,7 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from otel_diag.receiver.errors import IngestError
+from otel_diag.receiver.errors import IngestError, SlowUpload, TooLarge
 from otel_diag.receiver.ingest import PROTOBUF, Ingestor, IngestOutcome
 from otel_diag.server.tenancy import Tenancy, Unauthenticated
 
@@ -29,6 +39,9 @@ logger = logging.getLogger(__name__)
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 TRANSPORT = "grpc"
 _EMPTY_RESPONSE = ExportTraceServiceResponse().SerializeToString()
+
+ExportFn = Callable[[bytes, str | None], Awaitable[bytes]]
+"""Store one request body for a tenant (None: trusted mode); returns the response bytes."""
 
 
 def response_bytes(outcome: IngestOutcome) -> bytes:
@@ -65,14 +78,28 @@ def _metadata(context: grpc.aio.ServicerContext, key: str) -> str | None:
     return None
 
 
-class TraceServiceHandler:
-    """The ``Export`` behaviour: authenticate, admit, ingest, answer."""
+def trace_export(ingestor: Ingestor) -> ExportFn:
+    """``TraceService/Export``: the ingest hop, answered with an ExportTraceServiceResponse."""
 
-    def __init__(self, ingestor: Ingestor, tenancy: Tenancy) -> None:
+    async def export(body: bytes, tenant: str | None) -> bytes:
+        outcome = await ingestor.process(body, fmt=PROTOBUF, transport=TRANSPORT, tenant=tenant)
+        return response_bytes(outcome)
+
+    return export
+
+
+class OtlpExport:
+    """One OTLP ``Export`` method: authenticate, admit, read the message, store, answer."""
+
+    def __init__(self, ingestor: Ingestor, tenancy: Tenancy, store: ExportFn) -> None:
         self.ingestor = ingestor
         self.tenancy = tenancy
+        self.store = store
 
-    async def export(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    async def handle(
+        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+    ) -> bytes:
+        """The RPC (registered client-streaming: see the module docstring)."""
         try:
             tenant = self.tenancy.ingest_tenant(_metadata(context, "authorization"))
         except Unauthenticated as exc:
@@ -80,10 +107,11 @@ class TraceServiceHandler:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         failure: IngestError | None = None
         try:
-            with self.ingestor.admit(len(request)):
-                outcome = await self.ingestor.process(
-                    request, fmt=PROTOBUF, transport=TRANSPORT, tenant=tenant
-                )
+            # The size is unknown until read: reserve the limit, keep the real size after.
+            with await self.ingestor.admit(self.ingestor.max_request_bytes, tenant) as slot:
+                body = await self._read(context)
+                slot.resize(len(body))
+                response = await self.store(body, tenant)
         except IngestError as exc:
             failure = exc
         if failure is not None:
@@ -98,36 +126,59 @@ class TraceServiceHandler:
                 )
             await context.abort(code, message)
         self.ingestor.count(TRANSPORT, "ok")
-        return response_bytes(outcome)
+        return response
 
-    def generic_handler(self) -> grpc.GenericRpcHandler:
-        return grpc.method_handlers_generic_handler(
-            SERVICE,
-            {
-                "Export": grpc.unary_unary_rpc_method_handler(
-                    self.export, request_deserializer=None, response_serializer=None
-                )
-            },
-        )
+    async def _read(self, context: grpc.aio.ServicerContext) -> bytes:
+        timeout = self.ingestor.settings.upload_timeout
+        try:
+            message = await asyncio.wait_for(context.read(), timeout)
+        except TimeoutError:
+            raise SlowUpload(f"request message not received within {timeout:g} s; retry") from None
+        if not isinstance(message, bytes):  # EOF: gRPC refused an oversized message itself
+            raise TooLarge(
+                f"no request message (over the {self.ingestor.max_request_bytes}-byte limit?)"
+            )
+        return message
+
+
+def otlp_handler(service: str, method: OtlpExport) -> grpc.GenericRpcHandler:
+    """``service``/Export served by ``method``, with raw bytes in and out."""
+    handler = grpc.stream_unary_rpc_method_handler(
+        method.handle, request_deserializer=None, response_serializer=None
+    )
+    return grpc.method_handlers_generic_handler(service, {"Export": handler})
 
 
 def build_grpc_server(
-    ingestor: Ingestor, tenancy: Tenancy, host: str, port: int
+    ingestor: Ingestor,
+    tenancy: Tenancy,
+    host: str,
+    port: int,
+    services: Mapping[str, ExportFn] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
-    """A grpc.aio server with the trace service bound to ``host:port``; returns the real port."""
+    """A grpc.aio server with the OTLP services (default: traces) on ``host:port``; returns
+    the real port. Every service shares the same authentication, admission and limits."""
     limit = ingestor.max_request_bytes
     server = grpc.aio.server(
-        # gRPC reads a whole message (up to the receive limit) before our admission check
-        # runs: this caps how many can be held at once, a hard backstop for memory.
-        maximum_concurrent_rpcs=4 * max(4, ingestor.max_inflight),
+        # Messages are read only once admitted, so a waiting RPC costs a task and a stream
+        # window, not its body: this only caps the tasks.
+        maximum_concurrent_rpcs=max(256, 4 * ingestor.max_inflight),
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", 4 * 1024 * 1024),
             ("grpc.max_concurrent_streams", max(4, ingestor.max_inflight)),
+            # Bandwidth-delay probing grows the flow-control window of streams we have not
+            # started to read: 80 waiting calls then buffer ~5 MiB each (400 MiB). Without
+            # it an unread stream holds its initial 64 KiB window; a message being read
+            # still gets the window it needs.
+            ("grpc.http2.bdp_probe", 0),
             ("grpc.so_reuseport", 0),
         ],
     )
-    server.add_generic_rpc_handlers((TraceServiceHandler(ingestor, tenancy).generic_handler(),))
+    for name, export in (services or {SERVICE: trace_export(ingestor)}).items():
+        server.add_generic_rpc_handlers(
+            (otlp_handler(name, OtlpExport(ingestor, tenancy, export)),)
+        )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     bound = server.add_insecure_port(address)
     if bound == 0:

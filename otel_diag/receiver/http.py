@@ -1,16 +1,20 @@
 """OTLP/HTTP ``POST /v1/traces``: protobuf or JSON, optionally gzip, on the API's port.
 
-The body is read in chunks against the limit (a ``Content-Length`` over it is refused before
-a byte is read) while holding an in-flight slot, so memory stays bounded. The answer uses
-the request's encoding: an ``ExportTraceServiceResponse`` on success, a ``google.rpc.Status``
-on failure, ``Retry-After`` on 503, as the OTLP spec asks.
+Authentication and admission come before the body is read; the body is then read in chunks
+against the size limit (a ``Content-Length`` over it is refused before a byte is read) and
+against a minimum rate, while holding an in-flight slot that counts its bytes, so memory
+stays bounded and a slow upload (1 byte / 5 s) is cut within seconds instead of holding a
+slot. The answer uses the request's encoding: an ``ExportTraceServiceResponse`` on success,
+a ``google.rpc.Status`` on failure, ``Retry-After`` on 503, as the OTLP spec asks.
+:func:`otlp_endpoint` is signal-agnostic (traces today; logs register the same way).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import APIRouter, Request, Response
 from google.protobuf import json_format
@@ -20,12 +24,18 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from otel_diag.receiver.errors import IngestError, Overloaded, TooLarge, UnsupportedMediaType
+from otel_diag.receiver.admission import Slot
+from otel_diag.receiver.errors import IngestError, SlowUpload, TooLarge, UnsupportedMediaType
 from otel_diag.receiver.ingest import JSON, PROTOBUF, Ingestor, IngestOutcome
 from otel_diag.server.tenancy import Tenancy, Unauthenticated
 
 TRANSPORT = "http"
 CONTENT_TYPES = {"application/x-protobuf": PROTOBUF, "application/json": JSON}
+UPLOAD_GRACE_S = 2.0
+"""Time a body may take before the minimum upload rate applies (connection ramp-up)."""
+
+ProcessFn = Callable[[bytearray, str, str | None, str | None], Awaitable[Response]]
+"""Store one body (body, format, content encoding, tenant or None); returns the 200 answer."""
 
 
 def _media_type(request: Request) -> str | None:
@@ -68,43 +78,50 @@ def _status_response(
     )
 
 
-BODY_READ_TIMEOUT_S = 30
+async def _next_chunk(chunks: AsyncIterator[bytes], timeout: float) -> bytes | None:
+    try:
+        return await asyncio.wait_for(anext(chunks), max(0.0, timeout))
+    except StopAsyncIteration:
+        return None
 
 
-async def _read_body(request: Request, limit: int, slot_add: Callable[[int], None]) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise TooLarge(f"request body of {length} bytes is over the {limit}-byte limit")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+async def read_body(
+    request: Request, slot: Slot, limit: int, min_rate: float, timeout: float
+) -> bytearray:
+    """The whole body, or an :class:`IngestError`: over ``limit`` (413), or slower than
+    ``min_rate`` bytes/s after :data:`UPLOAD_GRACE_S`, or longer than ``timeout`` (503)."""
+    body = bytearray()
+    started = time.monotonic()
+    chunks = request.stream().__aiter__()
+    while True:
+        # By now, len(body) bytes must have come: the next chunk is due by this time.
+        due = UPLOAD_GRACE_S + len(body) / min_rate if min_rate > 0 else timeout
+        wait = min(due, timeout) - (time.monotonic() - started)
+        try:
+            chunk = await _next_chunk(chunks, wait)
+        except TimeoutError:
+            raise SlowUpload(
+                f"request body arrived slower than {min_rate:g} bytes/s or not within "
+                f"{timeout:g} s; retry"
+            ) from None
+        if chunk is None:
+            break
+        if len(body) + len(chunk) > limit:
             raise TooLarge(f"request body is over the {limit}-byte limit")
-        chunks.append(chunk)
-        slot_add(len(chunk))
-    return b"".join(chunks)
+        body += chunk
+        if len(body) > slot.nbytes:
+            slot.grow(len(body) - slot.nbytes)
+    slot.resize(len(body))
+    return body
 
 
-def otlp_router(ingestor: Ingestor, tenancy: Tenancy) -> APIRouter:
-    """The ``/v1/traces`` route bound to one ingestor."""
-    router = APIRouter()
+def otlp_endpoint(
+    ingestor: Ingestor, tenancy: Tenancy, process: ProcessFn
+) -> Callable[[Request], Awaitable[Response]]:
+    """An OTLP/HTTP export route: authenticate, admit, read the body, store, answer."""
+    settings = ingestor.settings
 
-    @router.post(
-        "/v1/traces",
-        tags=["otlp"],
-        summary="OTLP/HTTP trace export (application/x-protobuf or application/json, gzip)",
-        response_class=Response,
-        responses={
-            200: {"description": "Stored (partial_success lists rejected spans)"},
-            400: {"description": "Malformed request"},
-            401: {"description": "Missing or unknown API key"},
-            413: {"description": "Request over the size limit"},
-            415: {"description": "Unsupported Content-Type or Content-Encoding"},
-            503: {"description": "Overloaded or database unavailable; retry after Retry-After"},
-        },
-    )
-    async def export_traces(request: Request) -> Response:
+    async def export(request: Request) -> Response:
         fmt = _media_type(request)
         try:
             if fmt is None:
@@ -116,24 +133,55 @@ def otlp_router(ingestor: Ingestor, tenancy: Tenancy) -> APIRouter:
             except Unauthenticated as exc:
                 ingestor.count(TRANSPORT, "unauthenticated")
                 return _status_response(401, "UNAUTHENTICATED", str(exc), fmt, None)
+            limit = ingestor.max_request_bytes
+            length = request.headers.get("content-length", "")
+            declared = int(length) if length.isdigit() else 0
+            if declared > limit:
+                raise TooLarge(f"request body of {declared} bytes is over the {limit}-byte limit")
             encoding = request.headers.get("content-encoding", "").strip().lower() or None
-            with ingestor.admit() as slot:
-                try:  # a stalled upload must not hold an ingest slot forever
-                    body = await asyncio.wait_for(
-                        _read_body(request, ingestor.max_request_bytes, slot.add_bytes),
-                        BODY_READ_TIMEOUT_S,
-                    )
-                except TimeoutError:
-                    raise Overloaded(
-                        f"request body not received within {BODY_READ_TIMEOUT_S} s; retry"
-                    ) from None
-                outcome = await ingestor.process(
-                    body, fmt=fmt, transport=TRANSPORT, encoding=encoding, tenant=tenant
+            with await ingestor.admit(declared, tenant) as slot:
+                body = await read_body(
+                    request, slot, limit, settings.min_upload_rate, settings.upload_timeout
                 )
+                answer = await process(body, fmt, encoding, tenant)
         except IngestError as exc:
             ingestor.count(TRANSPORT, exc.reason)
             return _status_response(exc.http_status, exc.grpc_code, str(exc), fmt, exc.retry_after)
         ingestor.count(TRANSPORT, "ok")
+        return answer
+
+    return export
+
+
+def otlp_router(ingestor: Ingestor, tenancy: Tenancy) -> APIRouter:
+    """The ``/v1/traces`` route bound to one ingestor."""
+    router = APIRouter()
+
+    async def traces(
+        body: bytearray, fmt: str, encoding: str | None, tenant: str | None
+    ) -> Response:
+        outcome = await ingestor.process(
+            body, fmt=fmt, transport=TRANSPORT, encoding=encoding, tenant=tenant
+        )
         return _outcome_response(outcome, fmt)
 
+    router.add_api_route(
+        "/v1/traces",
+        otlp_endpoint(ingestor, tenancy, traces),
+        methods=["POST"],
+        tags=["otlp"],
+        summary="OTLP/HTTP trace export (application/x-protobuf or application/json, gzip)",
+        response_class=Response,
+        responses={
+            200: {"description": "Stored (partial_success lists rejected spans)"},
+            400: {"description": "Malformed request"},
+            401: {"description": "Missing or unknown API key"},
+            413: {"description": "Request over the size limit"},
+            415: {"description": "Unsupported Content-Type or Content-Encoding"},
+            503: {
+                "description": "Overloaded, upload too slow, or database unavailable; retry "
+                "after Retry-After"
+            },
+        },
+    )
     return router

@@ -2,10 +2,12 @@
 
 Why this shape:
 
-* **Bounded.** At most ``max_inflight`` requests are held at once (decoding, writing, or
-  waiting for a worker); one more is refused at once with UNAVAILABLE / 503 and a retry
-  delay, so a client that sends faster than the database takes costs at most
-  ``max_inflight x max_request_bytes`` of memory, never a growing queue.
+* **Bounded.** :class:`~otel_diag.receiver.admission.Admission` caps the requests and the
+  body bytes held at once (and, with several API-key tenants, each tenant's share), counted
+  from before a body is read until it is stored; one more is refused with UNAVAILABLE / 503
+  and a retry delay, so a client faster than the database (or an attacker) costs bounded
+  memory, never a growing queue. After a burst the freed memory is given back
+  (:mod:`otel_diag.receiver.memory`).
 * **One hop.** Decompression, decoding, projection and the database write of a request run
   in a single executor call (:func:`otel_diag.receiver.work.ingest_body`); the event loop
   only moves bytes. The executor is a thread pool, or with ``OTEL_DIAG_INGEST_PROCESSES`` a
@@ -22,15 +24,15 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
 from otel_diag.config import Settings
+from otel_diag.receiver.admission import Admission, Slot
 from otel_diag.receiver.errors import IngestError, InternalError, Overloaded, StoreUnavailable
+from otel_diag.receiver.memory import Trimmer
 from otel_diag.receiver.work import (
     JSON,
     PROTOBUF,
@@ -44,7 +46,7 @@ from otel_diag.store.sink import SpanSink
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["JSON", "PROTOBUF", "IngestOutcome", "Ingestor"]
+__all__ = ["JSON", "PROTOBUF", "IngestOutcome", "Ingestor", "Slot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,22 +72,26 @@ class Ingestor:
         processes: int | None = None,
         max_inflight: int | None = None,
         max_request_bytes: int | None = None,
+        tenant_share: float | None = None,
     ) -> None:
         self.sink = sink
         self.settings = settings
         self.metrics = metrics
         self.max_request_bytes = max_request_bytes or settings.max_request_bytes
-        self.max_inflight = max(1, max_inflight or settings.max_inflight)
         self.processes = max(0, settings.ingest_processes if processes is None else processes)
         self._workers = max(1, workers or settings.ingest_workers)
         self._executor = self._new_executor()
         self._lock = threading.Lock()
-        self._inflight = 0
-        self._bytes = 0
         self._failing = False
-        self._closed = False
-        metrics.queue_depth.set_function(lambda: self._inflight)
-        metrics.inflight_bytes.set_function(lambda: self._bytes)
+        self._trimmer = Trimmer()
+        self.admission = Admission(
+            max(1, max_inflight or settings.max_inflight),
+            settings.max_inflight_bytes,
+            tenant_share=tenant_share,
+            on_idle=self._trimmer.idle,
+        )
+        metrics.queue_depth.set_function(lambda: self.admission.requests)
+        metrics.inflight_bytes.set_function(lambda: self.admission.bytes)
 
     def _new_executor(self) -> Executor:
         if self.processes:
@@ -98,30 +104,25 @@ class Ingestor:
         return ThreadPoolExecutor(self._workers, thread_name_prefix="otel-diag-ingest")
 
     @property
-    def inflight(self) -> int:
-        return self._inflight
+    def max_inflight(self) -> int:
+        return self.admission.max_requests
 
-    @contextmanager
-    def admit(self, nbytes: int = 0) -> Iterator[_Slot]:
-        """Hold one in-flight slot for a request, or raise :class:`Overloaded` at once."""
-        with self._lock:
-            refused = self._closed or self._inflight >= self.max_inflight
-            if not refused:
-                self._inflight += 1
-                self._bytes += nbytes
-        if refused:
-            raise Overloaded("otel-diag is at its in-flight limit; retry later")
-        slot = _Slot(self, nbytes)
-        try:
-            yield slot
-        finally:
-            with self._lock:
-                self._inflight -= 1
-                self._bytes -= slot.nbytes
+    @max_inflight.setter
+    def max_inflight(self, value: int) -> None:
+        self.admission.max_requests = value
+
+    @property
+    def inflight(self) -> int:
+        return self.admission.requests
+
+    async def admit(self, reserve: int = 0, tenant: str | None = None) -> Slot:
+        """Hold a slot of ``reserve`` bytes for ``tenant`` (see :class:`Admission`), or raise
+        :class:`Overloaded`; use it as ``with await ingestor.admit(...) as slot:``."""
+        return await self.admission.admit(reserve, tenant)
 
     async def process(
         self,
-        body: bytes,
+        body: bytes | bytearray,
         *,
         fmt: str,
         transport: str,
@@ -207,7 +208,7 @@ class Ingestor:
     def _replace_broken_pool(self) -> None:
         with self._lock:
             broken = self._executor
-            if self._closed or not isinstance(broken, ProcessPoolExecutor):
+            if self.admission.closed or not isinstance(broken, ProcessPoolExecutor):
                 return
             if not getattr(broken, "_broken", False):
                 return  # someone replaced it already
@@ -217,19 +218,5 @@ class Ingestor:
 
     def close(self, wait: bool = True) -> None:
         """Refuse new requests and (optionally) wait for the ones being written."""
-        with self._lock:
-            self._closed = True
+        self.admission.close()
         self._executor.shutdown(wait=wait, cancel_futures=not wait)
-
-
-class _Slot:
-    """One admitted request; transports reading a body in chunks report its size here."""
-
-    def __init__(self, ingestor: Ingestor, nbytes: int) -> None:
-        self._ingestor = ingestor
-        self.nbytes = nbytes
-
-    def add_bytes(self, n: int) -> None:
-        with self._ingestor._lock:
-            self._ingestor._bytes += n
-        self.nbytes += n

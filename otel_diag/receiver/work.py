@@ -31,6 +31,7 @@ from otel_diag.receiver.errors import (
     TooLarge,
     UnsupportedMediaType,
 )
+from otel_diag.receiver.memory import TRIM_AFTER_BYTES, release_free_memory, tune_allocator
 from otel_diag.spans.from_otlp import Decoded, MalformedRequest, decode_json, decode_protobuf
 from otel_diag.store.engine import TenantDBManager
 from otel_diag.store.failures import is_schema_missing
@@ -65,7 +66,7 @@ class Summary:
         return self.rejected_spans + self.rejected_tenant
 
 
-def gunzip(body: bytes, limit: int) -> bytes:
+def gunzip(body: bytes | bytearray, limit: int) -> bytes:
     """Inflate a gzip body, refusing anything that inflates past ``limit`` (gzip bombs)."""
     out = bytearray()
     data = body
@@ -88,7 +89,7 @@ def is_transient(exc: BaseException) -> bool:
     return store_is_transient(exc)
 
 
-def decode_body(body: bytes, fmt: str, encoding: str | None, limit: int) -> Decoded:
+def decode_body(body: bytes | bytearray, fmt: str, encoding: str | None, limit: int) -> Decoded:
     if encoding == "gzip":
         body = gunzip(body, limit)
     elif encoding not in (None, "", "identity"):
@@ -102,7 +103,12 @@ def decode_body(body: bytes, fmt: str, encoding: str | None, limit: int) -> Deco
 
 
 def ingest_body(
-    sink: SpanSink, body: bytes, fmt: str, encoding: str | None, tenant: str | None, limit: int
+    sink: SpanSink,
+    body: bytes | bytearray,
+    fmt: str,
+    encoding: str | None,
+    tenant: str | None,
+    limit: int,
 ) -> Summary:
     """Decode and store one request; raises an :class:`IngestError` (with ``spans`` set)."""
     decoded = decode_body(body, fmt, encoding, limit)
@@ -149,6 +155,7 @@ def init_worker(settings: Settings, parent_pid: int) -> None:
     """Process-pool initializer: die with the server, then one manager and sink per worker."""
     global _worker_sink
     _die_with_parent(parent_pid)
+    tune_allocator()
     logging.basicConfig(level=logging.WARNING)
     manager = TenantDBManager(settings.resolved_database_url, settings)
     _worker_sink = SpanSink(manager, settings)
@@ -185,9 +192,14 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def ingest_in_worker(
-    body: bytes, fmt: str, encoding: str | None, tenant: str | None, limit: int
+    body: bytes | bytearray, fmt: str, encoding: str | None, tenant: str | None, limit: int
 ) -> Summary:
     """:func:`ingest_body` with the worker process's own sink."""
     if _worker_sink is None:
         raise InternalError("ingest worker process was not initialized")
-    return ingest_body(_worker_sink, body, fmt, encoding, tenant, limit)
+    try:
+        return ingest_body(_worker_sink, body, fmt, encoding, tenant, limit)
+    finally:
+        if len(body) >= TRIM_AFTER_BYTES:  # this process's share of the flood goes back too
+            del body
+            release_free_memory()

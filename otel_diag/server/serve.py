@@ -24,6 +24,7 @@ from otel_diag.api.context import AppContext
 from otel_diag.config import Settings
 from otel_diag.receiver.grpc_server import build_grpc_server
 from otel_diag.receiver.ingest import Ingestor
+from otel_diag.receiver.memory import tune_allocator
 from otel_diag.server.metrics import ServerMetrics
 from otel_diag.server.tenancy import Tenancy, is_loopback
 from otel_diag.store.engine import TenantDBManager
@@ -91,7 +92,11 @@ class OtelDiagServer:
         self._owns_manager = manager is None
         self.manager = manager or TenantDBManager(settings.resolved_database_url, settings)
         self.metrics = ServerMetrics()
-        self.ingestor = Ingestor(SpanSink(self.manager, settings), settings, self.metrics)
+        # Shares matter only between tenants: a single tenant (or trusted mode) has the whole.
+        share = settings.tenant_share if len(self.tenancy.tenants) > 1 else None
+        self.ingestor = Ingestor(
+            SpanSink(self.manager, settings), settings, self.metrics, tenant_share=share
+        )
         self.context = AppContext(
             settings=settings,
             manager=self.manager,
@@ -115,6 +120,7 @@ class OtelDiagServer:
 
     async def start(self) -> None:
         """Open the default database, bind both ports, start the services."""
+        tune_allocator()  # before the flood, not after: see otel_diag.receiver.memory
         tenants = self.tenancy.tenants or [self.settings.tenant]
         for tenant in tenants:  # fail at start, not on the first request
             await asyncio.to_thread(self.manager.get_engine, tenant)

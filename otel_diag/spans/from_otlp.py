@@ -241,7 +241,7 @@ def records_from_request(request: ExportTraceServiceRequest) -> Decoded:
     return out
 
 
-def decode_protobuf(body: bytes) -> Decoded:
+def decode_protobuf(body: bytes | bytearray) -> Decoded:
     """Parse an ``ExportTraceServiceRequest`` body; :class:`MalformedRequest` if it is not one."""
     request = ExportTraceServiceRequest()
     try:
@@ -455,7 +455,7 @@ def records_from_json(document: Any) -> Decoded:
     return out
 
 
-def decode_json(body: bytes | str) -> Decoded:
+def decode_json(body: bytes | bytearray | str) -> Decoded:
     """Parse an OTLP/JSON body; :class:`MalformedRequest` if it is not JSON or not OTLP-shaped."""
     try:
         document = json.loads(body)
