@@ -78,6 +78,16 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "upload_timeout",
         "seconds a request body (HTTP or gRPC) may take to arrive in full (30)",
     ),
+    "OTEL_DIAG_MAX_CONNECTIONS": (
+        "max_connections",
+        "connections serve keeps open per port; more are closed at once (1024; lowered to fit "
+        "the open-file limit, whose soft value serve raises to the hard one)",
+    ),
+    "OTEL_DIAG_IDLE_TIMEOUT": (
+        "idle_timeout",
+        "seconds a connection may stay open without a request under way (HTTP: also a "
+        "request head still incomplete; gRPC: no RPC, or no HTTP/2 handshake) (60)",
+    ),
     "OTEL_DIAG_INGEST_WORKERS": (
         "ingest_workers",
         "threads that decode and write OTLP requests in serve (2)",
@@ -148,6 +158,8 @@ class Settings:
     tenant_share: float = 0.5
     min_upload_rate: float = 16384.0
     upload_timeout: float = 30.0
+    max_connections: int = 1024
+    idle_timeout: float = 60.0
     ingest_workers: int = 2
     ingest_processes: int = 0
     alert_interval: float = 30.0
@@ -191,6 +203,8 @@ _CONVERTERS: dict[str, Any] = {
     "tenant_share": lambda v: _between(float(v), 0.01, 1.0),
     "min_upload_rate": lambda v: _at_least(float(v), 0.0),
     "upload_timeout": lambda v: _at_least(float(v), 0.1),
+    "max_connections": lambda v: _at_least(int(v), 1),
+    "idle_timeout": lambda v: _at_least(float(v), 0.1),
     "ingest_workers": int,
     "ingest_processes": int,
     "alert_interval": float,

@@ -155,10 +155,15 @@ def build_grpc_server(
     host: str,
     port: int,
     services: Mapping[str, ExportFn] | None = None,
+    *,
+    max_connections: int = 1024,
+    idle_timeout: float = 60.0,
 ) -> tuple[grpc.aio.Server, int]:
     """A grpc.aio server with the OTLP services (default: traces) on ``host:port``; returns
-    the real port. Every service shares the same authentication, admission and limits."""
+    the real port. Every service shares the same authentication, admission and limits;
+    connections are capped and closed when idle (see :mod:`otel_diag.server.connections`)."""
     limit = ingestor.max_request_bytes
+    idle_ms = max(100, int(idle_timeout * 1000))
     server = grpc.aio.server(
         # Messages are read only once admitted, so a waiting RPC costs a task and a stream
         # window, not its body: this only caps the tasks.
@@ -172,6 +177,9 @@ def build_grpc_server(
             # it an unread stream holds its initial 64 KiB window; a message being read
             # still gets the window it needs.
             ("grpc.http2.bdp_probe", 0),
+            ("grpc.max_allowed_incoming_connections", max_connections),
+            ("grpc.max_connection_idle_ms", idle_ms),  # GOAWAY to a connection with no RPC
+            ("grpc.server_handshake_timeout_ms", idle_ms),  # a connection that never speaks
             ("grpc.so_reuseport", 0),
         ],
     )

@@ -25,6 +25,13 @@ from otel_diag.config import Settings
 from otel_diag.receiver.grpc_server import build_grpc_server
 from otel_diag.receiver.ingest import Ingestor
 from otel_diag.receiver.memory import tune_allocator
+from otel_diag.server.connections import (
+    ACCEPT_BATCH,
+    connection_cap,
+    guarded_http_protocol,
+    quiet_accept_errors,
+    raise_open_file_limit,
+)
 from otel_diag.server.metrics import ServerMetrics
 from otel_diag.server.tenancy import Tenancy, is_loopback
 from otel_diag.store.engine import TenantDBManager
@@ -60,7 +67,7 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise OSError(f"cannot bind HTTP to {host}:{port}: {exc.strerror or exc}") from None
-    sock.listen(512)
+    sock.listen(ACCEPT_BATCH)
     sock.setblocking(False)
     return sock
 
@@ -124,14 +131,24 @@ class OtelDiagServer:
         tenants = self.tenancy.tenants or [self.settings.tenant]
         for tenant in tenants:  # fail at start, not on the first request
             await asyncio.to_thread(self.manager.get_engine, tenant)
+        cap = connection_cap(self.settings.max_connections, raise_open_file_limit())
+        idle = self.settings.idle_timeout
+        quiet_accept_errors(asyncio.get_running_loop())
         self._grpc, self.grpc_port = build_grpc_server(
-            self.ingestor, self.tenancy, self.host, self.grpc_port
+            self.ingestor,
+            self.tenancy,
+            self.host,
+            self.grpc_port,
+            max_connections=cap,
+            idle_timeout=idle,
         )
         sock = _listen(self.host, self.http_port)
         self.http_port = sock.getsockname()[1]
         await self._grpc.start()
         config = uvicorn.Config(
             self.app,
+            http=guarded_http_protocol(cap, idle),
+            backlog=ACCEPT_BATCH,  # also the accepts per loop turn: a bounded burst of fds
             log_config=None,
             log_level="warning",
             access_log=False,
