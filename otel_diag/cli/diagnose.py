@@ -99,7 +99,7 @@ def _one(settings: Settings, ref: str, force: bool, as_json: bool) -> None:
 
 
 def _panel(report: dict[str, Any], run: dict[str, Any]) -> Panel:
-    actions = render.table(None, "#", "action", "why", right=("#",))
+    actions = render.table(None, "#", "action", "why", right=("#",), text=("action", "why"))
     for action in report["recommended_actions"]:
         actions.add_row(str(action["priority"]), action["action"], action.get("rationale") or "")
     by = report["llm_provider"] + (f" ({report['llm_model']})" if report.get("llm_model") else "")

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import click
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.text import Text
 
@@ -124,6 +124,7 @@ def _groups(
         "last seen",
         "diagnosis",
         right=("count", "runs"),
+        text=("message", "diagnosis"),
     )
     for g in found:
         diagnosis = g.latest_diagnosis
@@ -133,10 +134,10 @@ def _groups(
             render.clip(g.step_name or render.NONE, 32),
             f"{g.source}/{g.error_category}",
             render.clip(g.error_type, 40),
-            render.clip(g.message, 120),
+            render.excerpt(g.message, 120),
             render.when(g.first_seen.isoformat()),
             render.when(g.last_seen.isoformat()),
-            render.clip(diagnosis.root_cause_analysis, 80) if diagnosis else render.NONE,
+            render.excerpt(diagnosis.root_cause_analysis, 80) if diagnosis else render.NONE,
         )
     out.print(tbl)
 
@@ -195,15 +196,23 @@ def _summary_table(summary: dict[str, Any]) -> Any:
 
 def _errors_table(errors: list[dict[str, Any]], stack: bool) -> Any:
     tbl = render.table(
-        "Errors", "time (UTC)", "step", "try", "source/category", "type", "message", right=("try",)
+        "Errors",
+        "time (UTC)",
+        "step",
+        "try",
+        "source/category",
+        "type",
+        "message",
+        right=("try",),
+        text=("message",),
     )
     for err in errors:
-        message = render.clip(err["error_message"], 160)
+        message: RenderableType = render.excerpt(err["error_message"], 160)
         if stack and err.get("stack_trace"):
-            message += "\n" + (compact_stack(err["stack_trace"]) or "")
-        step = render.clip(err["step_name"], 32)
+            message = Group(message, Text(compact_stack(err["stack_trace"]) or ""))
+        step: RenderableType = render.clip(err["step_name"], 32)
         if err.get("propagated_to"):
-            step += "\n↑ " + render.clip(" > ".join(err["propagated_to"]), 64)
+            step = Group(step, render.clip("↑ " + " > ".join(err["propagated_to"]), 66))
         tbl.add_row(
             render.when(err["created_at"]),
             step,

@@ -166,7 +166,14 @@ def frame(data: dict[str, Any], window: timedelta) -> Group:
     if data["models"]:
         parts.append(models)
     errors = render.table(
-        "Latest errors", "time (UTC)", "run", "step", "source/category", "type", "message"
+        "Latest errors",
+        "time (UTC)",
+        "run",
+        "step",
+        "source/category",
+        "type",
+        "message",
+        text=("message",),
     )
     for e in data["latest_errors"]:
         errors.add_row(
@@ -175,7 +182,7 @@ def frame(data: dict[str, Any], window: timedelta) -> Group:
             render.clip(e["step_name"], 28),
             f"{e['source']}/{e['error_category']}",
             render.clip(e["error_type"], 32),
-            render.clip(e["error_message"], 90),
+            render.excerpt(e["error_message"], 90),
         )
     parts.append(errors if data["latest_errors"] else Text("No errors yet."))
     diagnoses = render.table(
@@ -187,6 +194,7 @@ def frame(data: dict[str, Any], window: timedelta) -> Group:
         "resume at",
         "root cause",
         right=("confidence",),
+        text=("root cause",),
     )
     for d in data["latest_diagnoses"]:
         diagnoses.add_row(
@@ -195,7 +203,7 @@ def frame(data: dict[str, Any], window: timedelta) -> Group:
             d["llm_provider"],
             f"{d['confidence_score']:.2f}",
             render.clip(d["resume_step"], 24),
-            render.clip(d["root_cause_analysis"], 90),
+            render.excerpt(d["root_cause_analysis"], 90),
         )
     parts.append(diagnoses if data["latest_diagnoses"] else Text("No diagnoses yet."))
     return Group(*parts)

@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.table import Table
 
+from otel_diag.cli import render
+
 
 def opentelemetry_instrument() -> str | None:
     """The ``opentelemetry-instrument`` of this interpreter's environment (or PATH's)."""
@@ -23,13 +25,16 @@ def error_table(title: str, errors: Iterable[dict[str, Any]]) -> Table:
     """The demo's view of ``error_logs`` rows: where, what kind, and the (redacted) message.
 
     One row per failure occurrence (each retry attempt); the spans an exception propagated
-    through are listed under ``propagated to``, not as rows of their own.
+    through are listed under ``propagated to``, not as rows of their own. The CLI's table
+    style, so piped output (``make demo | tee``) is complete too.
     """
-    table = Table(title=title)
-    for col in ("step", "source", "category", "type", "attempt"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("propagated to", overflow="fold")
-    table.add_column("message", overflow="fold")
+    table = render.table(
+        title,
+        *("step", "source", "category", "type", "attempt", "propagated to", "message"),
+        right=("attempt",),
+        whole=("step", "source", "category", "type", "attempt"),
+        text=("propagated to", "message"),
+    )
     for err in errors:
         table.add_row(
             err["step_name"],

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from otel_diag.cli import render
 from otel_diag.examples.launch import error_table, opentelemetry_instrument
 
 DEFAULT_URL = "http://127.0.0.1:4318"
@@ -113,7 +114,7 @@ def _show(console: Console, errors: dict[str, Any], report: dict[str, Any] | Non
 
 
 def main() -> int:
-    console = Console()
+    console = render.console()
     run_id = str(uuid.uuid4())
     with ExitStack() as stack:
         url = os.environ.get("OTEL_DIAG_DEMO_URL", DEFAULT_URL).rstrip("/")

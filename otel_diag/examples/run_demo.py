@@ -13,8 +13,7 @@ import subprocess
 import sys
 import uuid
 
-from rich.console import Console
-
+from otel_diag.cli import render
 from otel_diag.collector import ErrorCollector
 from otel_diag.config import load_settings
 from otel_diag.examples.launch import error_table, opentelemetry_instrument
@@ -22,7 +21,7 @@ from otel_diag.store.engine import TenantDBManager
 
 
 def main() -> int:
-    console = Console()
+    console = render.console()
     settings = load_settings()
     run_id = str(uuid.uuid4())
     instrument = opentelemetry_instrument()
