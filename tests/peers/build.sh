@@ -70,6 +70,7 @@ build() {
       die "building the $name peer failed ($(grep -m1 -v '^go: downloading' "$log" || echo 'no output')); full log: $log"
     fi
     echo "build.sh: built $name in $((SECONDS - start)) s" >&2
+    chmod 755 "$tmp"
     rm -rf "$out"
     mv "$tmp" "$out"
   fi
