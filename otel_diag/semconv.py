@@ -10,6 +10,7 @@ a foreign attribute name.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 # --- GenAI semantic conventions (current names) -------------------------------------------
@@ -158,6 +159,11 @@ OPERATION_KINDS: Final[dict[str, str]] = {
     OP_CREATE_AGENT: "agent",
     OP_EXECUTE_TOOL: "tool",
 }
+
+# Span names some instrumentations give every LLM call: the library and the operation
+# (OpenLLMetry's ``openai.chat``, ``openai.embeddings``, ``anthropic.chat``), not what the
+# call was. Such a step reads as the GenAI convention's span name, ``{operation} {model}``.
+LIBRARY_SPAN_NAME: Final = re.compile(r"[A-Za-z][\w-]*(?:\.[\w-]+)+")
 
 STEP_KINDS: Final = ("agent", "tool", "llm", "activity")
 ERROR_SOURCES: Final = ("llm", "tool", "validation", "storage", "activity", "api")

@@ -218,6 +218,20 @@ def normalize(rec: SpanRecord) -> SpanRecord:
             rec.step_name = _text(get("tool_name")) or _text(rec.name)
         elif rec.step_kind == "agent":
             rec.step_name = rec.agent_name or _text(rec.name)
+        elif rec.step_kind == "llm":
+            rec.step_name = _llm_step_name(rec)
         else:
             rec.step_name = _text(rec.name)
     return rec
+
+
+def _llm_step_name(rec: SpanRecord) -> str | None:
+    """``chat gpt-4o-mini`` for an LLM span an instrumentation named ``openai.chat``.
+
+    Only a library's generic name (:data:`otel_diag.semconv.LIBRARY_SPAN_NAME`) is replaced,
+    and only when the span says its operation and model; a name someone chose is kept.
+    """
+    model = rec.request_model or rec.response_model
+    if rec.operation and model and sc.LIBRARY_SPAN_NAME.fullmatch(rec.name):
+        return _text(f"{rec.operation} {model}")
+    return _text(rec.name)

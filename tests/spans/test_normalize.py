@@ -77,6 +77,37 @@ def test_step_kind_and_name_come_from_whichever_convention_is_present(attrs, kin
     assert (rec.step_kind, rec.step_name) == (kind, name)
 
 
+CHAT = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"}
+
+
+@pytest.mark.parametrize(
+    ("span_name", "attrs", "step_name"),
+    [
+        ("openai.chat", CHAT, "chat gpt-4o-mini"),  # OpenLLMetry
+        (
+            "openai.embeddings",
+            {"gen_ai.operation.name": "embeddings", "gen_ai.request.model": "text-embedding-3"},
+            "embeddings text-embedding-3",
+        ),
+        (  # older OpenLLMetry: the operation as llm.request.type
+            "anthropic.chat",
+            {"llm.request.type": "chat", "gen_ai.request.model": "claude-3-5-haiku"},
+            "chat claude-3-5-haiku",
+        ),
+        ("openai.chat", {"gen_ai.operation.name": "chat"}, "openai.chat"),  # no model: kept
+        ("draft reply", CHAT, "draft reply"),  # a name someone chose
+        ("chat gpt-4o-mini", CHAT, "chat gpt-4o-mini"),
+        ("openai.chat", {**CHAT, "otel_diag.step.name": "summarize"}, "summarize"),
+    ],
+)
+def test_an_llm_span_named_after_its_library_gets_the_conventions_step_name(
+    span_name, attrs, step_name
+):
+    rec = from_readable_span(make_span(span_name, attributes=attrs))
+    assert rec is not None
+    assert rec.step_name == step_name
+
+
 def test_a_span_failed_if_its_status_is_error_or_it_has_an_exception_event():
     ok = from_readable_span(make_span("a"))
     by_status = from_readable_span(make_span("b", status=StatusCode.ERROR))
