@@ -36,6 +36,16 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "e.g. http://localhost:16686/trace/{trace_id} (Jaeger)",
     ),
     "OTEL_DIAG_TENANT": ("tenant", "tenant for spans that name none (default)"),
+    "OTEL_DIAG_METRICS_TOKEN": (
+        "metrics_token",
+        "with API keys: the bearer token that reads all of /metrics (a tenant's API key reads "
+        "its own series and the server-wide ones; no token, 401) (unset)",
+    ),
+    "OTEL_DIAG_NEW_TENANTS_PER_MINUTE": (
+        "new_tenants_per_minute",
+        "trusted mode: tenants (databases or schemas) ingest may create per minute; spans of "
+        "further new tenants get 429 / RESOURCE_EXHAUSTED with a retry delay (10; 0 = no cap)",
+    ),
     "OTEL_DIAG_TRUST_BAGGAGE_TENANT": (
         "trust_baggage_tenant",
         "true: a tenant in a caller's W3C baggage tags this service's spans; false for "
@@ -149,6 +159,8 @@ class Settings:
     api_keys: str | None = None
     trace_url_template: str | None = None
     tenant: str = DEFAULT_TENANT
+    metrics_token: str | None = field(default=None, repr=False)
+    new_tenants_per_minute: int = 10
     trust_baggage_tenant: bool = True
     max_field_chars: int = 16384
     db_timeout: float = 5.0
@@ -204,6 +216,7 @@ _CONVERTERS: dict[str, Any] = {
     "min_upload_rate": lambda v: _at_least(float(v), 0.0),
     "upload_timeout": lambda v: _at_least(float(v), 0.1),
     "max_connections": lambda v: _at_least(int(v), 1),
+    "new_tenants_per_minute": lambda v: _at_least(int(v), 0),
     "idle_timeout": lambda v: _at_least(float(v), 0.1),
     "ingest_workers": int,
     "ingest_processes": int,

@@ -10,13 +10,15 @@ such a replica is not restarted for a fault that is not its own.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import hmac
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, HTTPException, Response
 from fastapi.responses import JSONResponse
 
 from otel_diag.api.context import AppContext, Context
 from otel_diag.server.metrics import CONTENT_TYPE
+from otel_diag.server.tenancy import Unauthenticated, bearer_token
 from otel_diag.store.readiness import OK, write_readiness
 
 router = APIRouter(tags=["health"])
@@ -55,7 +57,23 @@ async def readyz(ctx: Context) -> Response:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics (text exposition format)")
-async def metrics(ctx: Context) -> Response:
-    body = await asyncio.to_thread(ctx.metrics.render)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (text exposition format)",
+    responses={401: {"description": "API-key mode: no metrics token or API key"}},
+)
+async def metrics(ctx: Context, authorization: Annotated[str | None, Header()] = None) -> Response:
+    """Open in trusted mode. With API keys, ``OTEL_DIAG_METRICS_TOKEN`` reads everything and
+    a tenant's key reads its own series and the server-wide ones: tenant names, activity,
+    cost and model names are nobody else's business."""
+    tenant = None
+    if not ctx.tenancy.trusted:
+        token = bearer_token(authorization)
+        wanted = ctx.settings.metrics_token
+        if not (token and wanted and hmac.compare_digest(token.encode(), wanted.encode())):
+            try:
+                tenant = ctx.tenancy.api_tenant(authorization, None)
+            except Unauthenticated as exc:
+                raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    body = await asyncio.to_thread(ctx.metrics.render, tenant)
     return Response(body, media_type=CONTENT_TYPE)

@@ -80,5 +80,15 @@ class DatabaseNotReady(StoreUnavailable):
     retry_after = 1.0
 
 
+class TenantLimited(IngestError):
+    """Trusted mode: the request names a new tenant beyond the per-minute creation budget.
+    RESOURCE_EXHAUSTED with a RetryInfo (retryable per the OTLP spec) / 429 + Retry-After."""
+
+    grpc_code = "RESOURCE_EXHAUSTED"
+    http_status = 429
+    reason = "tenant_limit"
+    retry_after = 60.0
+
+
 class InternalError(IngestError):
     """A bug on our side; not retryable (resending the same request would fail again)."""

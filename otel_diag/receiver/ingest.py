@@ -201,9 +201,9 @@ class Ingestor:
             m.spans_stored.labels(tenant).inc(count)
         if s.error_rows:
             m.error_rows.inc(s.error_rows)
-        for model, cost in s.cost_by_model.items():
+        for (tenant, model), cost in s.cost_by_model.items():
             if cost > 0:
-                m.observed_cost.labels(model).inc(cost)
+                m.observed_cost.labels(tenant, m.model_label(model)).inc(cost)
 
     def _replace_broken_pool(self) -> None:
         with self._lock:

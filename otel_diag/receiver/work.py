@@ -28,11 +28,13 @@ from otel_diag.receiver.errors import (
     InternalError,
     Malformed,
     StoreUnavailable,
+    TenantLimited,
     TooLarge,
     UnsupportedMediaType,
 )
 from otel_diag.receiver.memory import TRIM_AFTER_BYTES, release_free_memory, tune_allocator
 from otel_diag.spans.from_otlp import Decoded, MalformedRequest, decode_json, decode_protobuf
+from otel_diag.store.discovery import TenantLimitReached
 from otel_diag.store.engine import TenantDBManager
 from otel_diag.store.failures import is_schema_missing
 from otel_diag.store.failures import is_transient as store_is_transient
@@ -59,7 +61,7 @@ class Summary:
     tenant_claims: int = 0
     tenants: dict[str, int] = field(default_factory=dict)
     error_rows: int = 0
-    cost_by_model: dict[str, float] = field(default_factory=dict)
+    cost_by_model: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @property
     def rejected(self) -> int:
@@ -117,6 +119,10 @@ def ingest_body(
         claims = sum(1 for r in decoded.records if r.tenant_id and r.tenant_id != tenant)
     try:
         result = sink.write(decoded.records, tenant=tenant)
+    except TenantLimitReached as exc:
+        limited = TenantLimited(str(exc), retry_after=max(1.0, exc.retry_after))
+        limited.spans = len(decoded.records)
+        raise limited from None
     except Exception as exc:
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         first = detail[0][:300] if detail else type(exc).__name__
@@ -158,6 +164,8 @@ def init_worker(settings: Settings, parent_pid: int) -> None:
     tune_allocator()
     logging.basicConfig(level=logging.WARNING)
     manager = TenantDBManager(settings.resolved_database_url, settings)
+    if not settings.api_keys:  # trusted mode: each process keeps the new-tenant budget
+        manager.limit_new_tenants(settings.new_tenants_per_minute)
     _worker_sink = SpanSink(manager, settings)
     atexit.register(manager.dispose)
 

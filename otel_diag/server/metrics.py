@@ -16,9 +16,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from otel_diag.projection.cost import lookup_price
+
 logger = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+MAX_MODEL_LABELS = 64
+"""Distinct model label values kept; the rest (and unpriced models) are 'other'."""
+OTHER = "other"
 
 
 class _DatabaseCollector(Collector):
@@ -132,10 +137,12 @@ class ServerMetrics:
         )
         self.observed_cost = Counter(
             "otel_diag_observed_cost_usd",
-            "LLM cost observed on ingested spans, by model (USD)",
-            ["model"],
+            "LLM cost observed on ingested spans, by tenant and model (USD); models without "
+            f"a known price, and any beyond the first {MAX_MODEL_LABELS}, count as 'other'",
+            ["tenant", "model"],
             registry=r,
         )
+        self._models: set[str] = set()
         self.queue_depth = Gauge(
             "otel_diag_ingest_queue_depth",
             "OTLP requests being decoded/written or waiting for a worker",
@@ -153,5 +160,33 @@ class ServerMetrics:
         """Add the scrape-time database gauges (tenants to read, and how to read one)."""
         self.registry.register(_DatabaseCollector(tenants, read))
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def model_label(self, model: str) -> str:
+        """``model`` as a label value: a client names its models, so only priced models
+        (litellm's price map), and at most :data:`MAX_MODEL_LABELS` of them, get a series."""
+        if model in self._models:
+            return model
+        if len(self._models) >= MAX_MODEL_LABELS or lookup_price(model) is None:
+            return OTHER
+        self._models.add(model)
+        return model
+
+    def render(self, tenant: str | None = None) -> bytes:
+        """The exposition; with ``tenant``, only its series and the server-wide ones."""
+        if tenant is None:
+            return generate_latest(self.registry)
+        return generate_latest(_OneTenant(self.registry, tenant))  # type: ignore[arg-type]
+
+
+class _OneTenant:
+    """A registry view without the series of other tenants (for a tenant's own API key)."""
+
+    def __init__(self, registry: CollectorRegistry, tenant: str) -> None:
+        self._registry = registry
+        self._tenant = tenant
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._registry.collect():
+            family.samples = [
+                s for s in family.samples if s.labels.get("tenant", self._tenant) == self._tenant
+            ]
+            yield family

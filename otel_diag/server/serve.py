@@ -98,6 +98,8 @@ class OtelDiagServer:
         self.http_port = http_port
         self._owns_manager = manager is None
         self.manager = manager or TenantDBManager(settings.resolved_database_url, settings)
+        if self.tenancy.trusted:  # any client names its tenant: creating them is rationed
+            self.manager.limit_new_tenants(settings.new_tenants_per_minute)
         self.metrics = ServerMetrics()
         # Shares matter only between tenants: a single tenant (or trusted mode) has the whole.
         share = settings.tenant_share if len(self.tenancy.tenants) > 1 else None

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -23,6 +23,9 @@ from otel_diag.store import migrate
 from otel_diag.tenants import TENANT_ID_RE as TENANT_ID_RE
 from otel_diag.tenants import InvalidTenantError as InvalidTenantError
 from otel_diag.tenants import validate_tenant_id as validate_tenant_id
+
+if TYPE_CHECKING:
+    from otel_diag.store.discovery import NewTenantBudget
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +154,22 @@ class TenantDBManager:
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()
         self._repairs: dict[str, tuple[threading.Lock, list[float]]] = {}
+        self._budget: NewTenantBudget | None = None
+
+    def limit_new_tenants(self, per_minute: int) -> None:
+        """Create at most ``per_minute`` new tenants per minute (0: no limit); beyond it
+        :meth:`get_engine` raises ``TenantLimitReached`` (see :mod:`otel_diag.store.discovery`)."""
+        from otel_diag.store.discovery import NewTenantBudget
+
+        self._budget = NewTenantBudget(self, per_minute) if per_minute > 0 else None
 
     def get_engine(self, tenant_id: str | None = None) -> Engine:
         tenant = validate_tenant_id(tenant_id)
         engine = self._engines.get(tenant)
         if engine is not None:
             return engine
+        if self._budget is not None:  # outside the lock: it may list storage
+            self._budget.admit(tenant)
         with self._lock:
             engine = self._engines.get(tenant)
             if engine is None:

@@ -34,13 +34,14 @@ def write_readiness(manager: TenantDBManager, tenant: str) -> str:
     """``ok``, or why writes to ``tenant``'s database would fail now (no DSN, no names)."""
     try:
         engine = manager.get_engine(tenant)
-        if not migrate.is_current(engine) and not manager.repair(tenant):
-            return "not ready: no schema (migrating it)"
         with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
             if conn.dialect.name == "postgresql":
                 read_only = conn.execute(text("SHOW transaction_read_only")).scalar_one()
                 if read_only == "on":
                     return "unavailable: read-only (a standby?)"
+        if not migrate.is_current(engine) and not manager.repair(tenant):
+            return "not ready: no schema (migrating it)"
     except Exception as exc:  # the reason is the answer
         return _reason(exc)
     return OK

@@ -36,7 +36,8 @@ class WriteResult:
     step_rows: int = 0
     run_ids: set = field(default_factory=set)
     tenants: dict[str, int] = field(default_factory=dict)
-    cost_by_model: dict[str, float] = field(default_factory=dict)
+    cost_by_model: dict[tuple[str, str], float] = field(default_factory=dict)
+    """LLM cost by (tenant, model)."""
 
     def reject(self, count: int, reason: str) -> None:
         self.rejected += count
@@ -80,9 +81,9 @@ class SpanSink:
                 result.run_ids.update((tenant_id, r) for r in proj.runs)
                 for step in proj.steps:
                     if step["cost_usd"] and step["model"]:
-                        model = step["model"]
-                        result.cost_by_model[model] = (
-                            result.cost_by_model.get(model, 0.0) + step["cost_usd"]
+                        key = (tenant_id, step["model"])
+                        result.cost_by_model[key] = (
+                            result.cost_by_model.get(key, 0.0) + step["cost_usd"]
                         )
         return result
 

@@ -175,7 +175,7 @@ def test_metrics_expose_ingest_runs_and_cost(serve: Callable[..., Running]) -> N
     ):
         assert f"# TYPE {family.removesuffix('_total')}" in text, family
     assert 'otel_diag_runs_open{tenant="default"} 1.0' in text
-    assert 'otel_diag_observed_cost_usd_total{model="gpt-4o-mini"}' in text
+    assert 'otel_diag_observed_cost_usd_total{model="gpt-4o-mini",tenant="default"}' in text
     assert 'otel_diag_spans_received_total{transport="grpc"} 13.0' in text
     assert srv.http.get("/healthz").json() == {"status": "ok"}
     assert srv.http.get("/readyz").json()["databases"] == {"default": "ok"}

@@ -30,8 +30,13 @@ def beta_export(srv: Running, i: int) -> bool:
     return srv.http.post("/v1/traces", content=body, headers=headers).status_code == 200
 
 
+def _metrics(srv: Running) -> str:
+    return srv.http.get("/metrics", headers={"authorization": f"Bearer {BETA}"}).text
+
+
 def _held(srv: Running) -> float:
-    text = srv.http.get("/metrics").text
+    """Requests the server holds now (a server-wide gauge: any tenant's key reads it)."""
+    text = _metrics(srv)
     match = re.search(r"^otel_diag_ingest_queue_depth (\S+)$", text, re.M)
     return float(match.group(1)) if match else 0.0
 
@@ -57,5 +62,4 @@ def test_slow_uploads_of_one_tenant_leave_other_tenants_ingesting(
     assert sum(results) / len(results) >= 0.8, results
     assert held_by_alpha <= srv.server.ingestor.max_inflight // 2
     assert attack.http_answers == ["HTTP/1.1 503 Service Unavailable"] * attack.count
-    metrics = srv.http.get("/metrics").text
-    assert 'otel_diag_ingest_requests_total{result="slow_upload",transport="http"}' in metrics
+    assert 'otel_diag_ingest_requests_total{result="slow_upload",transport="http"}' in _metrics(srv)
