@@ -18,6 +18,7 @@ is captured instead. Needs ``pip install playwright`` (only this script uses it)
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -109,10 +110,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             capture(f"{jaeger.url}/api/traces/{trace_id}", args.output, pretty_print_json=True)
         print(f"{args.output}: Jaeger's view of trace {trace_id} (run {run_id})")
-        return 0
+    except BaseException:
+        print(f"screenshot failed; logs in {workdir}", file=sys.stderr)
+        raise
     finally:
         for item in reversed(started):
             item.proc.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":
