@@ -70,9 +70,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "OTEL_DIAG_MAX_INFLIGHT_BYTES": (
         "max_inflight_bytes",
         "OTLP request bytes serve holds at once, from before the first byte is read until "
-        "stored (a gRPC request counts as OTEL_DIAG_MAX_REQUEST_BYTES while it is read); "
-        "peak RSS stays under about 150 MiB + 2 x this + 2 x OTEL_DIAG_MAX_REQUEST_BYTES per "
-        "ingest worker (134217728 = 128 MiB)",
+        "stored (a gRPC request counts as OTEL_DIAG_MAX_REQUEST_BYTES while it is read). Under "
+        "any flood, peak RSS stays under idle RSS + 50 MiB + 2 x this + 2 x "
+        "OTEL_DIAG_MAX_REQUEST_BYTES per ingest worker: about 535 MiB with the defaults (idle "
+        "~100 MiB; the diagnosis worker's litellm adds ~170 MiB to idle; each ingest process "
+        "~100 MiB) (134217728 = 128 MiB)",
     ),
     "OTEL_DIAG_TENANT_SHARE": (
         "tenant_share",

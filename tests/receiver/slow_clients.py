@@ -77,6 +77,11 @@ class SlowUploads:
                     self._stalled(), metadata=(("authorization", f"Bearer {self.key}"),), timeout=60
                 )
 
+    @property
+    def cut(self) -> bool:
+        """Whether the server has answered (cut) every slow HTTP upload."""
+        return len(self.http_answers) >= self.count
+
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
