@@ -121,7 +121,10 @@ ALIASES: Final[dict[str, tuple[str, ...]]] = {
     ),
     "input_cost": ("gen_ai.cost.input_cost", "llm.cost.prompt", "gen_ai.usage.input_cost"),
     "output_cost": ("gen_ai.cost.output_cost", "llm.cost.completion", "gen_ai.usage.output_cost"),
-    "agent_name": (GEN_AI_AGENT_NAME, "agent.name", "traceloop.entity.name"),
+    "agent_name": (GEN_AI_AGENT_NAME, "agent.name"),
+    # OpenLLMetry names every workflow, task, agent and tool span with this one attribute:
+    # it is an agent's name only on an agent span (see spans.record.normalize).
+    "traceloop_entity": ("traceloop.entity.name",),
     "tool_name": (GEN_AI_TOOL_NAME, "tool.name"),
     "step_name": (STEP_NAME,),
     "attempt": (STEP_ATTEMPT, "retry.attempt", "http.request.resend_count"),

@@ -213,15 +213,18 @@ def normalize(rec: SpanRecord) -> SpanRecord:
     rec.error_category = _text(get("error_category"), 32)
     rec.error_type = _text(get("error_type"))
     rec.step_kind = _step_kind(rec, found)
+    entity = _text(get("traceloop_entity"))
+    if entity and rec.agent_name is None and rec.step_kind == "agent":
+        rec.agent_name = entity
     if rec.step_kind is not None and rec.step_name is None:
         if rec.step_kind == "tool":
-            rec.step_name = _text(get("tool_name")) or _text(rec.name)
+            rec.step_name = _text(get("tool_name")) or entity or _text(rec.name)
         elif rec.step_kind == "agent":
             rec.step_name = rec.agent_name or _text(rec.name)
         elif rec.step_kind == "llm":
             rec.step_name = _llm_step_name(rec)
         else:
-            rec.step_name = _text(rec.name)
+            rec.step_name = entity or _text(rec.name)
     return rec
 
 

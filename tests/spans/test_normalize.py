@@ -55,7 +55,9 @@ def test_llm_spans_of_every_convention_normalize_the_same(attrs):
     [
         ({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search"}, "tool", "search"),
         ({"openinference.span.kind": "TOOL", "tool.name": "search"}, "tool", "search"),
-        ({"traceloop.span.kind": "tool", "traceloop.entity.name": "search"}, "tool", "tool-span"),
+        ({"traceloop.span.kind": "tool", "traceloop.entity.name": "search"}, "tool", "search"),
+        ({"traceloop.span.kind": "task", "traceloop.entity.name": "rank"}, "activity", "rank"),
+        ({"traceloop.span.kind": "agent", "traceloop.entity.name": "planner"}, "agent", "planner"),
         (
             {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"},
             "agent",
@@ -75,6 +77,24 @@ def test_step_kind_and_name_come_from_whichever_convention_is_present(attrs, kin
     rec = from_readable_span(make_span("tool-span", attributes=attrs))
     assert rec is not None
     assert (rec.step_kind, rec.step_name) == (kind, name)
+
+
+def test_openllmetrys_entity_name_is_an_agent_name_only_on_an_agent_span():
+    tool = from_readable_span(
+        make_span(
+            "search.tool",
+            attributes={"traceloop.span.kind": "tool", "traceloop.entity.name": "search"},
+        )
+    )
+    agent = from_readable_span(
+        make_span(
+            "planner.agent",
+            attributes={"traceloop.span.kind": "agent", "traceloop.entity.name": "planner"},
+        )
+    )
+    assert tool is not None and agent is not None
+    assert (tool.agent_name, tool.step_name) == (None, "search")
+    assert agent.agent_name == "planner"
 
 
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini"}
