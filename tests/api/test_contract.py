@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.receiver.harness import Running
 from tests.receiver.otlp import agent_trace, to_protobuf
 
@@ -65,6 +67,7 @@ def _check_documented(srv: Running, method: str, path: str, template: str, **kw:
     return reply.status_code
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # one schema for both databases
 def test_every_error_answer_of_the_api_is_documented_and_matches_its_schema(
     serve: Callable[..., Running],
 ) -> None:

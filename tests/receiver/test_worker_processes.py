@@ -72,6 +72,7 @@ def _database_connections(db_url: str) -> int:
     return int(row[0]) if row else 0
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # connections to count
 def test_ingest_processes_die_with_a_killed_server_and_leave_no_connections(
     db_url: str,
 ) -> None:
@@ -92,10 +93,9 @@ def test_ingest_processes_die_with_a_killed_server_and_leave_no_connections(
             while time.monotonic() < deadline and any(alive(pid) for pid in workers):
                 time.sleep(0.1)
             assert [pid for pid in workers if alive(pid)] == []
-            if db_url.startswith("postgresql"):
-                while time.monotonic() < deadline and _database_connections(db_url):
-                    time.sleep(0.1)
-                assert _database_connections(db_url) == 0
+            while time.monotonic() < deadline and _database_connections(db_url):
+                time.sleep(0.1)
+            assert _database_connections(db_url) == 0
         finally:  # a failing run must not leave its orphans behind
             for pid in workers:
                 if alive(pid):
