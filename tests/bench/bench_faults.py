@@ -84,7 +84,8 @@ def database_recreated() -> None:
 
 
 def slow_upload_attack() -> None:
-    url = f"sqlite:///{tempfile.mkdtemp(prefix='otel-diag-bench-')}/slow.db"
+    scratch = tempfile.mkdtemp(prefix="otel-diag-bench-")
+    url = f"sqlite:///{scratch}/slow.db"
     with ServeProcess(url, env={"OTEL_DIAG_API_KEYS": KEYS}) as srv:
         ok = tried = 0
         started = time.monotonic()
@@ -106,6 +107,7 @@ def slow_upload_attack() -> None:
             tried += 1
         for attack in attacks:
             attack.stop()
+    shutil.rmtree(scratch, ignore_errors=True)
     print(
         f"slow uploads ({SLOW_UPLOADS} HTTP at 1 byte/5 s + {SLOW_UPLOADS} stalled gRPC calls "
         f"by tenant alpha, renewed for {ATTACK_S:.0f}s): tenant beta stored {ok}/{tried} "

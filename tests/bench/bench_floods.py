@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -85,7 +86,8 @@ Flood = Callable[[str, bytes, str | None, int], Awaitable[Counter[str]]]
 
 
 def run_flood(name: str, flood: Flood, body: bytes, key: str | None) -> None:
-    url = f"sqlite:///{tempfile.mkdtemp(prefix='otel-diag-flood-')}/flood.db"
+    scratch = tempfile.mkdtemp(prefix="otel-diag-flood-")
+    url = f"sqlite:///{scratch}/flood.db"
     # OTEL_DIAG_* of the caller reach the server, to measure other limits than the defaults
     env = {k: v for k, v in os.environ.items() if k.startswith("OTEL_DIAG_")}
     env["OTEL_DIAG_API_KEYS"] = f"alpha:{KEY}"
@@ -103,6 +105,7 @@ def run_flood(name: str, flood: Flood, body: bytes, key: str | None) -> None:
         peak = srv.peak_rss_mib()
         time.sleep(SETTLE_S)
         after = srv.rss_mib()
+    shutil.rmtree(scratch, ignore_errors=True)
     answers = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
     print(
         f"{name}: {ROUNDS} x {CALLS} calls of {len(body) / 2**20:.0f} MiB in {seconds:.0f}s "
