@@ -36,8 +36,9 @@ class AlertEvaluator:
         settings: defaults to ``manager.settings``.
         rules: defaults to the validated rules of ``settings``; a bad rule raises
             :class:`~otel_diag.alerts.rules.AlertRuleError` here, so serve refuses to start.
-        tenants: callable returning the tenants to watch (default: the settings' tenant
-            plus every tenant the manager has opened). A rule's own ``tenants`` wins.
+        tenants: callable returning the tenants to watch (default: the tenants the
+            configuration names or storage holds, plus every tenant the manager has
+            opened; never an invented ``default`` in key mode). A rule's own ``tenants`` wins.
         interval: seconds between evaluations (default ``settings.alert_interval``).
         clock: monotonic seconds, for cooldowns (tests pass a fake one).
     """
@@ -108,7 +109,7 @@ class AlertEvaluator:
     def watched_tenants(self) -> list[str]:
         if self._tenants is not None:
             return sorted(set(self._tenants()))
-        return sorted({self.settings.tenant, *self.manager.tenants()})
+        return sorted({*self.manager.discover_tenants(), *self.manager.tenants()})
 
     def evaluate_once(self, now: datetime | None = None) -> list[Alert]:
         """Measure every rule on every tenant once; fire and return the alerts that trip."""

@@ -8,7 +8,7 @@ first, from the metadata, who is calling and whether there is room
 (:class:`~otel_diag.receiver.admission.Admission`), and only then reads the message, within
 ``OTEL_DIAG_UPLOAD_TIMEOUT``. An unread message costs the connection's flow-control window.
 
-:class:`OtlpExport` is signal-agnostic (traces today; logs register the same way), and
+:class:`OtlpExport` is signal-agnostic (``TraceService`` and ``LogsService`` share it), and
 decoding is the ingest hop's (bytes in, so malformed input is INVALID_ARGUMENT, not
 grpcio's INTERNAL). Oversized messages are refused by gRPC itself with RESOURCE_EXHAUSTED.
 Retryable refusals carry a ``google.rpc.RetryInfo`` both as status details
@@ -25,20 +25,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceResponse,
 )
 
 from otel_diag.receiver.errors import IngestError, SlowUpload, TooLarge
-from otel_diag.receiver.ingest import PROTOBUF, Ingestor, IngestOutcome
+from otel_diag.receiver.ingest import LOGS, PROTOBUF, Ingestor, IngestOutcome
 from otel_diag.server.tenancy import Tenancy, Unauthenticated
 
 logger = logging.getLogger(__name__)
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 TRANSPORT = "grpc"
 _EMPTY_RESPONSE = ExportTraceServiceResponse().SerializeToString()
+_EMPTY_LOGS_RESPONSE = ExportLogsServiceResponse().SerializeToString()
 
 ExportFn = Callable[[bytes, str | None], Awaitable[bytes]]
 """Store one request body for a tenant (None: trusted mode); returns the response bytes."""
@@ -86,6 +92,34 @@ def trace_export(ingestor: Ingestor) -> ExportFn:
         return response_bytes(outcome)
 
     return export
+
+
+def logs_response_bytes(outcome: IngestOutcome) -> bytes:
+    """The serialized ``ExportLogsServiceResponse`` (partial_success for dropped records)."""
+    if not outcome.rejected and not outcome.error_message:
+        return _EMPTY_LOGS_RESPONSE
+    return ExportLogsServiceResponse(
+        partial_success=ExportLogsPartialSuccess(
+            rejected_log_records=outcome.rejected, error_message=outcome.error_message
+        )
+    ).SerializeToString()
+
+
+def logs_export(ingestor: Ingestor) -> ExportFn:
+    """``LogsService/Export``: exceptions reported as log records; the rest only counted."""
+
+    async def export(body: bytes, tenant: str | None) -> bytes:
+        outcome = await ingestor.process(
+            body, fmt=PROTOBUF, transport=TRANSPORT, tenant=tenant, signal=LOGS
+        )
+        return logs_response_bytes(outcome)
+
+    return export
+
+
+def otlp_services(ingestor: Ingestor) -> dict[str, ExportFn]:
+    """Every OTLP service ``serve`` answers on gRPC: traces and logs."""
+    return {SERVICE: trace_export(ingestor), LOGS_SERVICE: logs_export(ingestor)}
 
 
 class OtlpExport:
@@ -159,7 +193,7 @@ def build_grpc_server(
     max_connections: int = 1024,
     idle_timeout: float = 60.0,
 ) -> tuple[grpc.aio.Server, int]:
-    """A grpc.aio server with the OTLP services (default: traces) on ``host:port``; returns
+    """A grpc.aio server with the OTLP services (default: traces and logs) on ``host:port``; returns
     the real port. Every service shares the same authentication, admission and limits;
     connections are capped and closed when idle (see :mod:`otel_diag.server.connections`)."""
     limit = ingestor.max_request_bytes
@@ -183,7 +217,7 @@ def build_grpc_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    for name, export in (services or {SERVICE: trace_export(ingestor)}).items():
+    for name, export in (services or otlp_services(ingestor)).items():
         server.add_generic_rpc_handlers(
             (otlp_handler(name, OtlpExport(ingestor, tenancy, export)),)
         )

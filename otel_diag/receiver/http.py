@@ -1,4 +1,4 @@
-"""OTLP/HTTP ``POST /v1/traces``: protobuf or JSON, optionally gzip, on the API's port.
+"""OTLP/HTTP ``POST /v1/traces`` and ``/v1/logs``: protobuf or JSON, optionally gzip, on the API's port.
 
 Authentication and admission come before the body is read; the body is then read in chunks
 against the size limit (a ``Content-Length`` over it is refused before a byte is read) and
@@ -6,7 +6,7 @@ against a minimum rate, while holding an in-flight slot that counts its bytes, s
 stays bounded and a slow upload (1 byte / 5 s) is cut within seconds instead of holding a
 slot. The answer uses the request's encoding: an ``ExportTraceServiceResponse`` on success,
 a ``google.rpc.Status`` on failure, ``Retry-After`` on 503, as the OTLP spec asks.
-:func:`otlp_endpoint` is signal-agnostic (traces today; logs register the same way).
+:func:`otlp_endpoint` is signal-agnostic: traces and logs share it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,16 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceResponse,
@@ -26,7 +32,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from otel_diag.receiver.admission import Slot
 from otel_diag.receiver.errors import IngestError, SlowUpload, TooLarge, UnsupportedMediaType
-from otel_diag.receiver.ingest import JSON, PROTOBUF, Ingestor, IngestOutcome
+from otel_diag.receiver.ingest import JSON, LOGS, PROTOBUF, TRACES, Ingestor, IngestOutcome
 from otel_diag.server.tenancy import Tenancy, Unauthenticated
 
 TRANSPORT = "http"
@@ -43,14 +49,24 @@ def _media_type(request: Request) -> str | None:
     return CONTENT_TYPES.get(raw.split(";", 1)[0].strip().lower())
 
 
-def _outcome_response(outcome: IngestOutcome, fmt: str) -> Response:
-    message = ExportTraceServiceResponse()
-    if outcome.rejected or outcome.error_message:
-        message.partial_success.CopyFrom(
-            ExportTracePartialSuccess(
-                rejected_spans=outcome.rejected, error_message=outcome.error_message
+def _outcome_response(outcome: IngestOutcome, fmt: str, signal: str = TRACES) -> Response:
+    message: Message
+    if signal == LOGS:
+        message = ExportLogsServiceResponse()
+        if outcome.rejected or outcome.error_message:
+            message.partial_success.CopyFrom(
+                ExportLogsPartialSuccess(
+                    rejected_log_records=outcome.rejected, error_message=outcome.error_message
+                )
             )
-        )
+    else:
+        message = ExportTraceServiceResponse()
+        if outcome.rejected or outcome.error_message:
+            message.partial_success.CopyFrom(
+                ExportTracePartialSuccess(
+                    rejected_spans=outcome.rejected, error_message=outcome.error_message
+                )
+            )
     if fmt == JSON:
         return Response(
             json.dumps(json_format.MessageToDict(message)), media_type="application/json"
@@ -153,35 +169,59 @@ def otlp_endpoint(
     return export
 
 
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed request"},
+    401: {"description": "Missing or unknown API key"},
+    413: {"description": "Request over the size limit"},
+    415: {"description": "Unsupported Content-Type or Content-Encoding"},
+    503: {
+        "description": "Overloaded, upload too slow, or database unavailable; retry "
+        "after Retry-After"
+    },
+}
+
+
 def otlp_router(ingestor: Ingestor, tenancy: Tenancy) -> APIRouter:
-    """The ``/v1/traces`` route bound to one ingestor."""
+    """``/v1/traces`` and ``/v1/logs`` bound to one ingestor (same limits and tenancy)."""
     router = APIRouter()
 
-    async def traces(
-        body: bytearray, fmt: str, encoding: str | None, tenant: str | None
-    ) -> Response:
-        outcome = await ingestor.process(
-            body, fmt=fmt, transport=TRANSPORT, encoding=encoding, tenant=tenant
-        )
-        return _outcome_response(outcome, fmt)
+    def store(signal: str) -> ProcessFn:
+        async def process(
+            body: bytearray, fmt: str, encoding: str | None, tenant: str | None
+        ) -> Response:
+            outcome = await ingestor.process(
+                body, fmt=fmt, transport=TRANSPORT, encoding=encoding, tenant=tenant, signal=signal
+            )
+            return _outcome_response(outcome, fmt, signal)
+
+        return process
 
     router.add_api_route(
         "/v1/traces",
-        otlp_endpoint(ingestor, tenancy, traces),
+        otlp_endpoint(ingestor, tenancy, store(TRACES)),
         methods=["POST"],
         tags=["otlp"],
         summary="OTLP/HTTP trace export (application/x-protobuf or application/json, gzip)",
         response_class=Response,
         responses={
             200: {"description": "Stored (partial_success lists rejected spans)"},
-            400: {"description": "Malformed request"},
-            401: {"description": "Missing or unknown API key"},
-            413: {"description": "Request over the size limit"},
-            415: {"description": "Unsupported Content-Type or Content-Encoding"},
-            503: {
-                "description": "Overloaded, upload too slow, or database unavailable; retry "
-                "after Retry-After"
+            **_RESPONSES,
+        },
+    )
+    router.add_api_route(
+        "/v1/logs",
+        otlp_endpoint(ingestor, tenancy, store(LOGS)),
+        methods=["POST"],
+        tags=["otlp"],
+        summary="OTLP/HTTP log export: exceptions become errors of their span, other records "
+        "are counted (application/x-protobuf or application/json, gzip)",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Stored (partial_success lists exception records without "
+                "trace context, dropped)"
             },
+            **_RESPONSES,
         },
     )
     return router

@@ -35,7 +35,9 @@ from otel_diag.receiver.errors import IngestError, InternalError, Overloaded, St
 from otel_diag.receiver.memory import Trimmer
 from otel_diag.receiver.work import (
     JSON,
+    LOGS,
     PROTOBUF,
+    TRACES,
     Summary,
     ingest_body,
     ingest_in_worker,
@@ -46,7 +48,7 @@ from otel_diag.store.sink import SpanSink
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["JSON", "PROTOBUF", "IngestOutcome", "Ingestor", "Slot"]
+__all__ = ["JSON", "LOGS", "PROTOBUF", "TRACES", "IngestOutcome", "Ingestor", "Slot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +130,18 @@ class Ingestor:
         transport: str,
         encoding: str | None = None,
         tenant: str | None = None,
+        signal: str = TRACES,
     ) -> IngestOutcome:
-        """Decode and store one request off the event loop; raises an :class:`IngestError`."""
+        """Decode and store one request off the event loop; raises an :class:`IngestError`.
+
+        ``signal`` is :data:`TRACES` or :data:`LOGS` (exceptions reported as log records).
+        """
         loop = asyncio.get_running_loop()
         limit = self.max_request_bytes
         if self.processes:
-            call = partial(ingest_in_worker, body, fmt, encoding, tenant, limit)
+            call = partial(ingest_in_worker, body, fmt, encoding, tenant, limit, signal)
         else:
-            call = partial(ingest_body, self.sink, body, fmt, encoding, tenant, limit)
+            call = partial(ingest_body, self.sink, body, fmt, encoding, tenant, limit, signal)
         try:
             summary = await loop.run_in_executor(self._executor, call)
         except IngestError as exc:
@@ -153,7 +159,7 @@ class Ingestor:
         except Exception as exc:  # a bug of ours: answer INTERNAL, keep serving
             logger.error("otel-diag: ingest failed", exc_info=exc)
             raise InternalError(f"internal error: {type(exc).__name__}") from None
-        self._stored(summary, transport, tenant)
+        self._stored(summary, transport, tenant, signal)
         return IngestOutcome(
             spans=summary.spans,
             accepted=summary.accepted,
@@ -179,12 +185,24 @@ class Ingestor:
         elif isinstance(exc, InternalError):
             self.metrics.spans_refused.labels(exc.reason).inc(spans)
 
-    def _stored(self, s: Summary, transport: str, forced_tenant: str | None) -> None:
+    def _stored(
+        self, s: Summary, transport: str, forced_tenant: str | None, signal: str = TRACES
+    ) -> None:
         if self._failing:
             self._failing = False
             logger.warning("otel-diag: database writes recovered")
         m = self.metrics
-        m.spans_received.labels(transport).inc(s.spans)
+        if signal == LOGS:
+            for kind, count in (
+                ("exception", s.accepted),
+                ("other", s.other_logs),
+                ("unlinked", s.unlinked_logs),
+                ("invalid", s.rejected_spans - s.unlinked_logs),
+            ):
+                if count:
+                    m.log_records.labels(kind).inc(count)
+        else:
+            m.spans_received.labels(transport).inc(s.spans)
         if s.dropped_attributes:
             m.attributes_dropped.inc(s.dropped_attributes)
         if s.dropped_events:
@@ -193,7 +211,7 @@ class Ingestor:
             m.timestamps_clamped.inc(s.clamped_times)
         if s.tenant_claims and forced_tenant is not None:
             m.tenant_overrides.labels(forced_tenant).inc(s.tenant_claims)
-        if s.rejected_spans:
+        if s.rejected_spans and signal == TRACES:
             m.spans_dropped.labels("invalid_span").inc(s.rejected_spans)
         if s.rejected_tenant:
             m.spans_dropped.labels("invalid_tenant").inc(s.rejected_tenant)

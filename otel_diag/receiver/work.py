@@ -34,6 +34,7 @@ from otel_diag.receiver.errors import (
 )
 from otel_diag.receiver.memory import TRIM_AFTER_BYTES, release_free_memory, tune_allocator
 from otel_diag.spans.from_otlp import Decoded, MalformedRequest, decode_json, decode_protobuf
+from otel_diag.spans.from_otlp_logs import DecodedLogs, decode_logs_json, decode_logs_protobuf
 from otel_diag.store.discovery import TenantLimitReached
 from otel_diag.store.engine import TenantDBManager
 from otel_diag.store.failures import is_schema_missing
@@ -44,6 +45,15 @@ logger = logging.getLogger(__name__)
 
 PROTOBUF = "protobuf"
 JSON = "json"
+TRACES = "traces"
+LOGS = "logs"
+"""The OTLP signal of a request: trace spans, or log records (exceptions kept)."""
+_DECODERS = {
+    (TRACES, PROTOBUF): decode_protobuf,
+    (TRACES, JSON): decode_json,
+    (LOGS, PROTOBUF): decode_logs_protobuf,
+    (LOGS, JSON): decode_logs_json,
+}
 
 
 @dataclass(slots=True)
@@ -62,6 +72,9 @@ class Summary:
     tenants: dict[str, int] = field(default_factory=dict)
     error_rows: int = 0
     cost_by_model: dict[tuple[str, str], float] = field(default_factory=dict)
+    log_records: int = 0
+    other_logs: int = 0
+    unlinked_logs: int = 0
 
     @property
     def rejected(self) -> int:
@@ -91,7 +104,9 @@ def is_transient(exc: BaseException) -> bool:
     return store_is_transient(exc)
 
 
-def decode_body(body: bytes | bytearray, fmt: str, encoding: str | None, limit: int) -> Decoded:
+def decode_body(
+    body: bytes | bytearray, fmt: str, encoding: str | None, limit: int, signal: str = TRACES
+) -> Decoded:
     if encoding == "gzip":
         body = gunzip(body, limit)
     elif encoding not in (None, "", "identity"):
@@ -99,7 +114,7 @@ def decode_body(body: bytes | bytearray, fmt: str, encoding: str | None, limit: 
     if len(body) > limit:
         raise TooLarge(f"request larger than the {limit}-byte limit")
     try:
-        return decode_protobuf(body) if fmt == PROTOBUF else decode_json(body)
+        return _DECODERS[signal, fmt](body)
     except MalformedRequest as exc:
         raise Malformed(str(exc)) from None
 
@@ -111,9 +126,10 @@ def ingest_body(
     encoding: str | None,
     tenant: str | None,
     limit: int,
+    signal: str = TRACES,
 ) -> Summary:
     """Decode and store one request; raises an :class:`IngestError` (with ``spans`` set)."""
-    decoded = decode_body(body, fmt, encoding, limit)
+    decoded = decode_body(body, fmt, encoding, limit, signal)
     claims = 0
     if tenant is not None:
         claims = sum(1 for r in decoded.records if r.tenant_id and r.tenant_id != tenant)
@@ -149,7 +165,18 @@ def ingest_body(
         tenants=dict(result.tenants),
         error_rows=result.error_rows,
         cost_by_model=dict(result.cost_by_model),
+        **_log_counts(decoded),
     )
+
+
+def _log_counts(decoded: Decoded) -> dict[str, int]:
+    if not isinstance(decoded, DecodedLogs):
+        return {}
+    return {
+        "log_records": decoded.log_records,
+        "other_logs": decoded.other_logs,
+        "unlinked_logs": decoded.unlinked,
+    }
 
 
 # --- worker processes ------------------------------------------------------------------------
@@ -200,13 +227,18 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def ingest_in_worker(
-    body: bytes | bytearray, fmt: str, encoding: str | None, tenant: str | None, limit: int
+    body: bytes | bytearray,
+    fmt: str,
+    encoding: str | None,
+    tenant: str | None,
+    limit: int,
+    signal: str = TRACES,
 ) -> Summary:
     """:func:`ingest_body` with the worker process's own sink."""
     if _worker_sink is None:
         raise InternalError("ingest worker process was not initialized")
     try:
-        return ingest_body(_worker_sink, body, fmt, encoding, tenant, limit)
+        return ingest_body(_worker_sink, body, fmt, encoding, tenant, limit, signal)
     finally:
         if len(body) >= TRIM_AFTER_BYTES:  # this process's share of the flood goes back too
             del body

@@ -130,6 +130,14 @@ class ServerMetrics:
             "Span and event timestamps more than a day in the future, read as the receive time",
             registry=r,
         )
+        self.log_records = Counter(
+            "otel_diag_log_records_received",
+            "OTLP log records received, by kind: exception (stored as an error of its span), "
+            "other (acknowledged, not stored), unlinked (an exception without trace context, "
+            "dropped and reported in partial_success), invalid (malformed, rejected)",
+            ["kind"],
+            registry=r,
+        )
         self.error_rows = Counter(
             "otel_diag_error_rows_written",
             "error_logs rows written (a re-sent span is written once, counted again)",

@@ -118,7 +118,7 @@ def logs_from_request(request: ExportLogsServiceRequest) -> DecodedLogs:
     return out
 
 
-def decode_logs_protobuf(body: bytes) -> DecodedLogs:
+def decode_logs_protobuf(body: bytes | bytearray) -> DecodedLogs:
     """Parse an ``ExportLogsServiceRequest``; :class:`MalformedRequest` if it is not one."""
     request = ExportLogsServiceRequest()
     try:
@@ -169,7 +169,7 @@ def logs_from_json(document: Any) -> DecodedLogs:
     return out
 
 
-def decode_logs_json(body: bytes | str) -> DecodedLogs:
+def decode_logs_json(body: bytes | bytearray | str) -> DecodedLogs:
     """Parse an OTLP/JSON logs body; :class:`MalformedRequest` if it is not one."""
     try:
         document = json.loads(body)

@@ -270,3 +270,21 @@ def test_without_rules_start_runs_no_thread(manager: TenantDBManager) -> None:
 
     assert alerts.stop(timeout=0.1)
     assert alerts.evaluate_once() == []
+
+
+def test_in_key_mode_the_evaluator_watches_the_key_tenants_not_an_invented_default(
+    tmp_path,
+) -> None:
+    from otel_diag.config import load_settings
+
+    url = f"sqlite:///{tmp_path / 'otel_diag_{tenant}.db'}"
+    settings = load_settings(database_url=url, api_keys="acme:k-1,globex:k-2")
+    manager = TenantDBManager(url, settings)
+    try:
+        alerts = AlertEvaluator(
+            manager, rules=parse_rules([{"name": "r", "kind": "cost_per_hour", "threshold": 1}])
+        )
+
+        assert alerts.watched_tenants() == ["acme", "globex"]
+    finally:
+        manager.dispose()
