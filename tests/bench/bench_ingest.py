@@ -137,7 +137,9 @@ def build_requests(total: int, seed: int = 7) -> tuple[list[bytes], int, int]:
             for _ in range(2):
                 span(agent, "GET", {"http.request.method": "GET", "url.full": "https://api/x"})
             expected_steps += 7  # agent + 3 llm + 3 tools (the root and HTTP spans are not steps)
-            expected_errors += 3 if failing else 0
+            # The tool's exception, recorded again by the agent and the root as it
+            # propagated: one failure, one error row.
+            expected_errors += 1 if failing else 0
         bodies.append(req.SerializeToString())
     return bodies, expected_steps, expected_errors
 
