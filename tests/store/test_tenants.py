@@ -100,14 +100,16 @@ def test_migrations_create_every_table_and_are_idempotent(manager):
 def test_two_managers_migrating_the_same_database_at_once_both_succeed(db_url):
     import threading
 
+    import traceback
+
     managers = [TenantDBManager(db_url) for _ in range(2)]
-    errors: list[BaseException] = []
+    errors: list[str] = []
 
     def open_engine(m: TenantDBManager) -> None:
         try:
             m.get_engine("shared")
-        except BaseException as exc:
-            errors.append(exc)
+        except BaseException:
+            errors.append(traceback.format_exc())
 
     threads = [threading.Thread(target=open_engine, args=(m,)) for m in managers]
     for t in threads:
@@ -116,4 +118,4 @@ def test_two_managers_migrating_the_same_database_at_once_both_succeed(db_url):
         t.join(timeout=60)
     for m in managers:
         m.dispose()
-    assert errors == []
+    assert errors == [], errors[0]
