@@ -84,8 +84,8 @@ def _uuid(conn, value: uuid.UUID) -> str:
     return value.hex if conn.dialect.name == "sqlite" else str(value)
 
 
-def test_upgrading_folds_propagated_copies_into_the_failure_they_repeat(db_url: str) -> None:
-    engine = create_engine(db_url)
+def test_upgrading_folds_propagated_copies_into_the_failure_they_repeat(empty_db_url: str) -> None:
+    engine = create_engine(empty_db_url)
     try:
         migrate.upgrade(engine, "0004")
         with engine.begin() as conn:
