@@ -49,6 +49,7 @@ lint: install
 	$(VENV)/bin/ruff check otel_diag tests
 	$(VENV)/bin/ruff format --check otel_diag tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 bench: install
 	$(PY) -m tests.bench

@@ -1,12 +1,15 @@
 """otel-diag: OpenTelemetry-native failure diagnosis for LLM and agent applications.
 
-The public surface is small: the instrumentation (``@agent``, ``@tool``, ``run()``,
-``step()``, ``configure()``), the exporter, the collector, the tenant-engine helpers, and
-settings. Everything else lives in modules whose layout follows the pipeline:
-spans -> projection -> store -> diagnosis -> api/cli.
+The public surface is what an application calls: the instrumentation (``@agent``, ``@tool``,
+``run()``, ``step()``), ``configure()``, the ``ErrorCollector`` error API, the
+``ErrorLogSpanExporter`` and the ``DiagnosticsService``. Everything else (settings, the
+store's tenant engines, the server) lives in modules named for what they do, whose layout
+follows the pipeline: instrumentation -> spans -> projection -> store -> diagnosis ->
+api/cli, with ``server`` wiring it together.
 
-Names are resolved lazily (PEP 562): ``import otel_diag`` costs almost nothing, and a CLI
-command or an app that only uses the decorators never loads SQLAlchemy or Alembic.
+Names are resolved lazily (PEP 562): ``import otel_diag`` costs almost nothing, and an app
+that only uses the decorators, ``configure()`` or the error emit API never loads SQLAlchemy
+or litellm.
 """
 
 from __future__ import annotations
@@ -40,44 +43,30 @@ def _use_litellms_bundled_prices() -> None:
 _use_litellms_bundled_prices()
 
 if TYPE_CHECKING:
-    from otel_diag.collector import ErrorCollector
-    from otel_diag.config import Settings, load_settings
-    from otel_diag.export.exporter import ErrorLogSpanExporter
-    from otel_diag.instrumentation import LogSource, agent, run, step, tool
-    from otel_diag.instrumentation.configure import configure
-    from otel_diag.store.engine import TenantDBManager, get_tenant_engine, get_tenant_manager
-    from otel_diag.tenants import InvalidTenantError
+    from otel_diag.diagnosis.service import DiagnosticsService
+    from otel_diag.error_collector import ErrorCollector
+    from otel_diag.instrumentation import agent, run, step, tool
+    from otel_diag.sdk.configure import configure
+    from otel_diag.sdk.exporter import ErrorLogSpanExporter
 
 _EXPORTS = {
-    "ErrorCollector": "otel_diag.collector",
-    "ErrorLogSpanExporter": "otel_diag.export.exporter",
-    "InvalidTenantError": "otel_diag.tenants",
-    "LogSource": "otel_diag.instrumentation",
-    "Settings": "otel_diag.config",
-    "TenantDBManager": "otel_diag.store.engine",
+    "DiagnosticsService": "otel_diag.diagnosis.service",
+    "ErrorCollector": "otel_diag.error_collector",
+    "ErrorLogSpanExporter": "otel_diag.sdk.exporter",
     "agent": "otel_diag.instrumentation",
-    "configure": "otel_diag.instrumentation.configure",
-    "get_tenant_engine": "otel_diag.store.engine",
-    "get_tenant_manager": "otel_diag.store.engine",
-    "load_settings": "otel_diag.config",
+    "configure": "otel_diag.sdk.configure",
     "run": "otel_diag.instrumentation",
     "step": "otel_diag.instrumentation",
     "tool": "otel_diag.instrumentation",
 }
 
 __all__ = [
+    "DiagnosticsService",
     "ErrorCollector",
     "ErrorLogSpanExporter",
-    "InvalidTenantError",
-    "LogSource",
-    "Settings",
-    "TenantDBManager",
     "__version__",
     "agent",
     "configure",
-    "get_tenant_engine",
-    "get_tenant_manager",
-    "load_settings",
     "run",
     "step",
     "tool",

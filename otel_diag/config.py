@@ -4,13 +4,21 @@ Precedence: explicit argument > CLI flag > environment > ``$OTEL_DIAG_HOME/confi
 default. Callers pass explicit values as keyword overrides to :func:`load_settings`; the CLI
 passes its flags the same way. Every environment variable is documented where it is defined
 (:data:`ENV_VARS`), and nothing here touches the network.
+
+Two readers, one set of rules. The server side (``serve``, the CLI, the workers) uses
+:func:`load_settings`, which refuses a bad value with the reason. Code that runs inside the
+user's application must never be stopped by configuration it does not use: instrumentation
+reads only its own settings with :func:`load_instrumentation_settings`, and the in-process
+exporter reads the store's with ``load_settings(lenient=True)``; both log a bad value once
+and use its default.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -146,6 +154,9 @@ ENV_VARS: dict[str, tuple[str, str]] = {
 
 CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 DEFAULT_TENANT = "default"
+DIAGNOSIS_MODES = ("auto", "rules", "off")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,21 +294,74 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     return {k: v for k, v in section.items() if k in known}
 
 
-def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-    """Resolve settings: overrides (arguments, CLI flags) > env > config file > defaults."""
-    env = os.environ if env is None else env
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning("otel-diag: %s", message)
+
+
+def _sourced_values(
+    env: Mapping[str, str], home: Path, names: Collection[str], lenient: bool
+) -> dict[str, Any]:
+    """Coerced values of ``names`` from the config file, then the environment (which wins).
+
+    A value that does not parse raises ``ValueError``; with ``lenient`` it is logged once
+    and left out, so its default applies.
+    """
+    path = home / "config.toml"
+    raw: dict[str, tuple[str, Any]] = {}
+    try:
+        file_values = _read_config_file(path)
+    except ValueError as exc:
+        if not lenient:
+            raise
+        _warn_once(f"{exc}; using defaults for its settings")
+        file_values = {}
+    raw.update((k, (str(path), v)) for k, v in file_values.items() if k in names)
+    for var, (name, _doc) in ENV_VARS.items():
+        value = env.get(var)
+        if name in names and value not in (None, ""):
+            raw[name] = (var, value)
     values: dict[str, Any] = {}
+    for name, (where, value) in raw.items():
+        try:
+            values[name] = _coerce(name, value)
+        except ValueError as exc:
+            if not lenient:
+                raise
+            _warn_once(f"{where}: {exc}; using the default")
+    if values.get("diagnosis", "auto") not in DIAGNOSIS_MODES:
+        where = raw["diagnosis"][0]
+        message = f"OTEL_DIAG_DIAGNOSIS must be auto, rules or off, not {values['diagnosis']!r}"
+        if not lenient:
+            raise ValueError(message)
+        _warn_once(f"{where}: {message}; using the default")
+        del values["diagnosis"]
+    return values
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, *, lenient: bool = False, **overrides: Any
+) -> Settings:
+    """Resolve settings: overrides (arguments, CLI flags) > env > config file > defaults.
+
+    A value from the environment or the config file that does not parse is a ``ValueError``
+    naming it; with ``lenient=True`` (the in-process exporter, inside the user's app) it is
+    logged once and its default used. Explicit overrides are always checked strictly.
+    """
+    env = os.environ if env is None else env
     home_raw = overrides.get("home") or env.get("OTEL_DIAG_HOME")
     home = _coerce("home", home_raw) if home_raw else Settings().home
-    values.update(_read_config_file(home / "config.toml"))
-    for var, (name, _doc) in ENV_VARS.items():
-        raw = env.get(var)
-        if raw not in (None, ""):
-            values[name] = raw
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    names = {f.name for f in fields(Settings)} - set(given) - {"home"}
+    values = _sourced_values(env, home, names, lenient)
+    values.update({k: _coerce(k, v) for k, v in given.items()})
     values["home"] = home
-    settings = Settings(**{k: _coerce(k, v) for k, v in values.items()})
-    if settings.diagnosis not in ("auto", "rules", "off"):
+    settings = Settings(**values)
+    if settings.diagnosis not in DIAGNOSIS_MODES:
         raise ValueError(
             f"OTEL_DIAG_DIAGNOSIS must be auto, rules or off, not {settings.diagnosis!r}"
         )
@@ -309,7 +373,26 @@ def with_overrides(settings: Settings, **overrides: Any) -> Settings:
     return replace(settings, **{k: _coerce(k, v) for k, v in overrides.items() if v is not None})
 
 
-def capture_content_enabled(env: Mapping[str, str] | None = None) -> bool:
-    """Whether GenAI message content (arguments, results) may be recorded on spans."""
+@dataclass(frozen=True, slots=True)
+class InstrumentationSettings:
+    """What the app-side instrumentation reads (decorators, ``run()``, the baggage processor).
+
+    Content capture is not here: it follows ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+    on every call (see :func:`otel_diag.instrumentation.tracing.capture_content`).
+    """
+
+    trust_baggage_tenant: bool = True
+
+
+def load_instrumentation_settings(env: Mapping[str, str] | None = None) -> InstrumentationSettings:
+    """The app side's own settings (env > config file > default); never raises.
+
+    Only the variables of :class:`InstrumentationSettings` are read: the server's (LLM,
+    limits, API keys...) are not even looked at, so a bad one cannot stop an app's
+    instrumentation. A bad value of its own is logged once and its default used.
+    """
     env = os.environ if env is None else env
-    return env.get(CAPTURE_CONTENT_ENV, "").strip().lower() in ("1", "true", "yes")
+    home_raw = env.get("OTEL_DIAG_HOME")
+    home = _coerce("home", home_raw) if home_raw else Settings().home
+    names = {f.name for f in fields(InstrumentationSettings)}
+    return InstrumentationSettings(**_sourced_values(env, home, names, lenient=True))

@@ -27,7 +27,7 @@ from opentelemetry.trace import Tracer
 from sqlalchemy import create_engine
 
 from otel_diag.config import load_settings
-from otel_diag.export.exporter import ErrorLogSpanExporter
+from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.store import migrate
 from otel_diag.store.engine import TenantDBManager
 

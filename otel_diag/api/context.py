@@ -1,6 +1,6 @@
 """What every API handler needs, in one object on ``app.state``, and the tenant dependency.
 
-The tenant of an API request comes from :class:`~otel_diag.server.tenancy.Tenancy` only
+The tenant of an API request comes from :class:`~otel_diag.tenancy.Tenancy` only
 (the key's tenant, or ``X-Tenant`` in trusted mode), never from the path or a query
 parameter, so no URL can reach another tenant's data.
 """
@@ -13,21 +13,19 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 
 from otel_diag.config import Settings
-from otel_diag.receiver.ingest import Ingestor
-from otel_diag.server.metrics import ServerMetrics
-from otel_diag.server.tenancy import Tenancy, Unauthenticated
+from otel_diag.metrics import ServerMetrics
 from otel_diag.store.engine import InvalidTenantError, TenantDBManager
+from otel_diag.tenancy import Tenancy, Unauthenticated
 
 
 @dataclass
 class AppContext:
-    """Shared state of one server: settings, engines, tenancy, metrics, the ingest core."""
+    """Shared state of one server the API handlers read: settings, engines, tenancy, metrics."""
 
     settings: Settings
     manager: TenantDBManager
     tenancy: Tenancy
     metrics: ServerMetrics
-    ingestor: Ingestor
 
 
 def get_context(request: Request) -> AppContext:

@@ -1,7 +1,7 @@
 """The diagnosis prompt: a failed run's compact context, within a token budget, redacted.
 
-Input is :func:`otel_diag.collector.diagnostic_context` (ordered steps with status, timing
-and attempts; errors deduplicated by shape with compacted stack traces; tokens and cost).
+Input is :func:`otel_diag.diagnosis.context.diagnostic_context` (ordered steps with status,
+timing and attempts; errors deduplicated by shape with compacted stack traces; tokens and cost).
 It is rendered as terse text lines rather than JSON (a third of the tokens for the same
 facts) and, when over budget, compacted in stages: uninteresting successful steps are
 folded into one summary line (failed steps and their neighbours stay), then messages,
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from otel_diag.projection.classify import CATEGORIES
+from otel_diag.classify import CATEGORIES
 from otel_diag.redact import clean_text, redact
 
 DEFAULT_BUDGET = 1800

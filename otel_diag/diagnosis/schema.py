@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_diag.projection.classify import CATEGORIES
+from otel_diag.classify import CATEGORIES
 from otel_diag.redact import safe_text
 
 MAX_ACTIONS = 8

@@ -29,9 +29,9 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import TracerProvider
 from sqlalchemy import Engine
 
-from otel_diag.collector import diagnostic_context
 from otel_diag.config import Settings, load_settings
 from otel_diag.diagnosis import reports
+from otel_diag.diagnosis.context import diagnostic_context
 from otel_diag.diagnosis.llm import LLMCallError, LLMResult, call_llm, token_counter
 from otel_diag.diagnosis.prompt import build_prompt
 from otel_diag.diagnosis.rules import diagnose_by_rules

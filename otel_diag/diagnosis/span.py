@@ -7,7 +7,8 @@ otel-diag's own sink (in-process exporter or OTLP receiver) never stores or diag
 
 Where it goes: when ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_ENDPOINT``
 is set, a dedicated TracerProvider with an OTLP exporter (``OTEL_EXPORTER_OTLP_*_PROTOCOL``:
-``http/protobuf`` by default, or ``grpc``) configured by the standard variables; otherwise
+``http/protobuf`` by default, or ``grpc``) configured by the standard variables
+(:mod:`otel_diag.otlp`, the same rule as ``configure()``); otherwise
 the global provider (an instrumented app's own pipeline, or nothing). Emitting never raises.
 """
 
@@ -24,16 +25,13 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, TraceFlags, TracerProvider
 
+from otel_diag import otlp
 from otel_diag import semconv as sc
 from otel_diag.redact import safe_text
 from otel_diag.version import __version__
 
 logger = logging.getLogger(__name__)
 
-TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-TRACES_PROTOCOL = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
-PROTOCOL = "OTEL_EXPORTER_OTLP_PROTOCOL"
 SERVICE = "otel-diag"
 
 _lock = threading.Lock()
@@ -41,11 +39,11 @@ _dedicated: dict[tuple[str, str], Any] = {}
 
 
 def _otlp_target(env: Mapping[str, str]) -> tuple[str, str] | None:
-    endpoint = env.get(TRACES_ENDPOINT) or env.get(ENDPOINT)
-    if not endpoint:
+    endpoint = otlp.configured_endpoint(env)
+    if endpoint is None:
         return None
-    protocol = (env.get(TRACES_PROTOCOL) or env.get(PROTOCOL) or "http/protobuf").strip()
-    return endpoint, protocol
+    protocol = otlp.configured_protocol(env)  # an unknown one: the default, as before
+    return endpoint, protocol if protocol in otlp.PROTOCOLS else otlp.DEFAULT_PROTOCOL
 
 
 def _build_provider(protocol: str) -> Any:
@@ -53,19 +51,8 @@ def _build_provider(protocol: str) -> Any:
     from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    exporter: Any
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        exporter = OTLPSpanExporter()
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as HTTPSpanExporter,
-        )
-
-        exporter = HTTPSpanExporter()
     provider = SDKTracerProvider(resource=Resource.create({sc.SERVICE_NAME: SERVICE}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(otlp.otlp_span_exporter(protocol=protocol)))
     return provider
 
 

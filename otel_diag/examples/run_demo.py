@@ -14,8 +14,8 @@ import sys
 import uuid
 
 from otel_diag.cli import render
-from otel_diag.collector import ErrorCollector
 from otel_diag.config import load_settings
+from otel_diag.error_collector import ErrorCollector
 from otel_diag.examples.launch import error_table, opentelemetry_instrument
 from otel_diag.store.engine import TenantDBManager
 

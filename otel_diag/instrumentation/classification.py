@@ -1,7 +1,7 @@
 """Which source and category an exception belongs to, decided from the exception object.
 
 The projection classifies stored errors from their type *name* and message
-(:mod:`otel_diag.projection.classify`). In-process we hold the exception itself, so its
+(:mod:`otel_diag.classify`). In-process we hold the exception itself, so its
 classes decide first: by class name anywhere in the MRO (most specific first) and by the
 module they come from (SQLAlchemy, psycopg, sqlite3... are storage), without importing
 litellm, openai, httpx or SQLAlchemy to test ``isinstance``. Only what that leaves open goes
@@ -10,7 +10,7 @@ to the shared message rules.
 
 from __future__ import annotations
 
-from otel_diag.projection.classify import classify
+from otel_diag.classify import classify
 
 # Exception class names (any class in the MRO, most specific first) -> category. Names, not
 # classes: litellm, openai, httpx and requests are never imported to classify their errors.

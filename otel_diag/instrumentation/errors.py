@@ -25,10 +25,10 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from otel_diag import semconv as sc
+from otel_diag.classify import classify
 from otel_diag.instrumentation.classification import classify_exception, type_name
 from otel_diag.instrumentation.content import render
 from otel_diag.instrumentation.tracing import get_tracer, internal_error
-from otel_diag.projection.classify import classify
 from otel_diag.redact import REDACTED, is_secret_key, safe_text
 
 MAX_ERROR_CHARS = 16384

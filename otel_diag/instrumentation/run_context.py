@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace import Span as SDKSpan
 from opentelemetry.trace import Span, set_span_in_context
 
 from otel_diag import semconv as sc
-from otel_diag.config import load_settings
+from otel_diag.config import load_instrumentation_settings
 from otel_diag.instrumentation import tracing
 from otel_diag.instrumentation.errors import record_error
 from otel_diag.tenants import validate_tenant_id
@@ -53,7 +53,7 @@ class RunBaggageSpanProcessor(SpanProcessor):
 
     def __init__(self, trust_remote_tenant: bool | None = None) -> None:
         if trust_remote_tenant is None:
-            trust_remote_tenant = load_settings().trust_baggage_tenant
+            trust_remote_tenant = load_instrumentation_settings().trust_baggage_tenant
         self.trust_remote_tenant = trust_remote_tenant
 
     def on_start(self, span: SDKSpan, parent_context: Context | None = None) -> None:

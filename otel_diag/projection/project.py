@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from otel_diag import semconv as sc
-from otel_diag.projection.classify import classify, fingerprint
+from otel_diag.classify import classify, fingerprint
 from otel_diag.projection.cost import compute_cost
 from otel_diag.projection.ids import error_uuid, log_error_uuid, run_uuid, step_uuid
 from otel_diag.projection.propagation import EVENT, LOG, STATUS, exception_key, status_key

@@ -36,7 +36,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from otel_diag.receiver.errors import IngestError, SlowUpload, TooLarge
 from otel_diag.receiver.ingest import LOGS, PROTOBUF, Ingestor, IngestOutcome
-from otel_diag.server.tenancy import Tenancy, Unauthenticated
+from otel_diag.tenancy import Tenancy, Unauthenticated
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from otel_diag.receiver.admission import Slot
 from otel_diag.receiver.errors import IngestError, SlowUpload, TooLarge, UnsupportedMediaType
 from otel_diag.receiver.ingest import JSON, LOGS, PROTOBUF, TRACES, Ingestor, IngestOutcome
-from otel_diag.server.tenancy import Tenancy, Unauthenticated
+from otel_diag.tenancy import Tenancy, Unauthenticated
 
 TRANSPORT = "http"
 CONTENT_TYPES = {"application/x-protobuf": PROTOBUF, "application/json": JSON}

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from otel_diag.config import Settings
+from otel_diag.metrics import ServerMetrics
 from otel_diag.receiver.admission import Admission, Slot
 from otel_diag.receiver.errors import IngestError, InternalError, Overloaded, StoreUnavailable
 from otel_diag.receiver.memory import Trimmer
@@ -43,7 +44,6 @@ from otel_diag.receiver.work import (
     ingest_in_worker,
     init_worker,
 )
-from otel_diag.server.metrics import ServerMetrics
 from otel_diag.store.sink import SpanSink
 
 logger = logging.getLogger(__name__)

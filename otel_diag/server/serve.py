@@ -19,12 +19,13 @@ from typing import Any, Protocol
 import grpc
 import uvicorn
 
-from otel_diag.api.app import create_app
 from otel_diag.api.context import AppContext
 from otel_diag.config import Settings
+from otel_diag.metrics import ServerMetrics
 from otel_diag.receiver.grpc_server import build_grpc_server
 from otel_diag.receiver.ingest import Ingestor
 from otel_diag.receiver.memory import tune_allocator
+from otel_diag.server.app import create_app
 from otel_diag.server.connections import (
     ACCEPT_BATCH,
     connection_cap,
@@ -32,11 +33,10 @@ from otel_diag.server.connections import (
     quiet_accept_errors,
     raise_open_file_limit,
 )
-from otel_diag.server.metrics import ServerMetrics
-from otel_diag.server.tenancy import Tenancy, is_loopback
 from otel_diag.store.engine import TenantDBManager
 from otel_diag.store.gauges import server_gauges
 from otel_diag.store.sink import SpanSink
+from otel_diag.tenancy import Tenancy, is_loopback
 
 logger = logging.getLogger(__name__)
 
@@ -111,10 +111,9 @@ class OtelDiagServer:
             manager=self.manager,
             tenancy=self.tenancy,
             metrics=self.metrics,
-            ingestor=self.ingestor,
         )
         self.metrics.watch_databases(self._known_tenants, self._read_gauges)
-        self.app = create_app(self.context)
+        self.app = create_app(self.context, self.ingestor)
         self.services: list[BackgroundService] = list(services or [])
         self._grpc: grpc.aio.Server | None = None
         self._http: _EmbeddedUvicorn | None = None

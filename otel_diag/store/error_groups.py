@@ -1,7 +1,7 @@
 """Error groups: failures across runs grouped by fingerprint (the same error shape).
 
 A fingerprint hashes the source, category, exception type, step and the message with its
-varying parts masked (:func:`otel_diag.projection.classify.fingerprint`), so one bug hit
+varying parts masked (:func:`otel_diag.classify.fingerprint`), so one bug hit
 by a thousand runs is one group. The REST API (``GET /api/error-groups``), the CLI
 (``otel-diag errors --groups``) and the alert kinds ``new_error_group`` and
 ``error_group_regression`` all read groups through this module.

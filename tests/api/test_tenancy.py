@@ -10,7 +10,7 @@ import pytest
 
 from otel_diag.config import load_settings
 from otel_diag.server.serve import BindRefused, OtelDiagServer
-from otel_diag.server.tenancy import TenancyConfigError, parse_api_keys
+from otel_diag.tenancy import TenancyConfigError, parse_api_keys
 from tests.receiver.harness import Running
 from tests.receiver.otlp import agent_trace, to_json, to_protobuf
 

@@ -27,13 +27,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Tracer
 
-from otel_diag.collector import ErrorCollector
 from otel_diag.config import Settings, load_settings
 from otel_diag.diagnosis.llm import load_litellm, token_counter
 from otel_diag.diagnosis.prompt import build_prompt
 from otel_diag.diagnosis.rules import diagnose_by_rules
 from otel_diag.diagnosis.worker import DiagnosisWorker
-from otel_diag.export.exporter import ErrorLogSpanExporter
+from otel_diag.error_collector import ErrorCollector
+from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.store import diagnosis_queue as dq
 from otel_diag.store import queries
 from otel_diag.store.engine import TenantDBManager

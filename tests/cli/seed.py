@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode, Tracer
 
 from otel_diag.config import Settings
-from otel_diag.export.exporter import ErrorLogSpanExporter
+from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.store.engine import TenantDBManager
 
 MS = 1_000_000

@@ -18,7 +18,7 @@ from otel_diag import semconv as sc
 from otel_diag.config import Settings
 from otel_diag.diagnosis import span as diagnosis_span
 from otel_diag.diagnosis.service import DiagnosticsService
-from otel_diag.export.exporter import ErrorLogSpanExporter
+from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.store.engine import TenantDBManager
 from otel_diag.store.models import runs
 

@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_diag.export.exporter import ErrorLogSpanExporter
 from otel_diag.instrumentation import RunBaggageSpanProcessor, tracing
 from otel_diag.instrumentation.attempts import tracker
+from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from tests.fakes.openai_server import FakeOpenAI
 
 

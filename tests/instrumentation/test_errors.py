@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy.exc
 from opentelemetry.trace import StatusCode
 
-from otel_diag import ErrorCollector, LogSource, run, step, tool
+from otel_diag import ErrorCollector, run, step, tool
 from otel_diag import semconv as sc
 from otel_diag.instrumentation import (
+    LogSource,
     classify_exception,
     collect_error,
     log_error,

@@ -12,8 +12,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import StatusCode
 
-from otel_diag.export.exporter import ErrorLogSpanExporter
-from otel_diag.projection.classify import fingerprint
+from otel_diag.classify import fingerprint
+from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.store.engine import TenantDBManager
 from otel_diag.store.error_groups import list_error_groups, new_groups, regressed_groups
 from tests.factories import make_span

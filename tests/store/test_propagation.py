@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import func, select
 
-from otel_diag.export.exporter import ErrorLogSpanExporter
 from otel_diag.projection.ids import run_uuid
+from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.store.engine import TenantDBManager
 from otel_diag.store.models import error_logs, error_propagations, runs
 

@@ -99,7 +99,6 @@ def test_migrations_create_every_table_and_are_idempotent(manager):
 
 def test_two_managers_migrating_the_same_database_at_once_both_succeed(db_url):
     import threading
-
     import traceback
 
     managers = [TenantDBManager(db_url) for _ in range(2)]

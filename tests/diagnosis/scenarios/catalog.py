@@ -1,7 +1,7 @@
 """The labelled quality set: failing agent runs and what truly went wrong in each.
 
 Each label states the TRUE cause, its category (the vocabulary of
-``otel_diag.projection.classify.CATEGORIES``) and the step a person would resume the run
+``otel_diag.classify.CATEGORIES``) and the step a person would resume the run
 from once the cause is fixed. Labels describe the scenario, as an engineer reading the
 trace would; they were written from the scenario, not from what the code answers.
 

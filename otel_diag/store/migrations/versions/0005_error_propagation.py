@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from otel_diag.projection.classify import fingerprint
+from otel_diag.classify import fingerprint
 from otel_diag.projection.propagation import (
     EVENT,
     STATUS,

@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from otel_diag.config import DEFAULT_TENANT
-from otel_diag.store.engine import InvalidTenantError, validate_tenant_id
+from otel_diag.tenants import InvalidTenantError, validate_tenant_id
 
 
 class Unauthenticated(Exception):

@@ -16,7 +16,6 @@ through ``Resource.create``, and ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT`` /
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -27,16 +26,13 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_diag import semconv as sc
-from otel_diag.export.exporter import ErrorLogSpanExporter
 from otel_diag.instrumentation import tracing
 from otel_diag.instrumentation.run_context import add_run_baggage_processor, span_processors
+from otel_diag.otlp import configured_endpoint, otlp_span_exporter
+from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.tenants import validate_tenant_id
 
 logger = logging.getLogger(__name__)
-
-OTLP_ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
-OTLP_PROTOCOL_VARS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-DEFAULT_OTLP_PROTOCOL = "http/protobuf"  # the OpenTelemetry specification's default
 
 _lock = threading.Lock()
 _configured: TracerProvider | None = None
@@ -62,34 +58,6 @@ def _has_exporter(provider: TracerProvider, kind: str) -> bool:
         if kind == "otlp" and type(exporter).__name__ == "OTLPSpanExporter":
             return True
     return False
-
-
-def _env_first(names: tuple[str, ...]) -> str | None:
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
-def otlp_exporter(endpoint: str | None = None, protocol: str | None = None) -> SpanExporter:
-    """An OTLP span exporter for ``protocol`` (``grpc`` or ``http/protobuf``)."""
-    protocol = (protocol or _env_first(OTLP_PROTOCOL_VARS) or DEFAULT_OTLP_PROTOCOL).lower()
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcExporter,
-        )
-
-        return GrpcExporter(endpoint=endpoint) if endpoint else GrpcExporter()
-    if protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as HttpExporter,
-        )
-
-        if endpoint and not endpoint.rstrip("/").endswith("/v1/traces"):
-            endpoint = endpoint.rstrip("/") + "/v1/traces"
-        return HttpExporter(endpoint=endpoint) if endpoint else HttpExporter()
-    raise ValueError(f"unsupported OTLP protocol {protocol!r}: use 'grpc' or 'http/protobuf'")
 
 
 def configure(
@@ -147,12 +115,10 @@ def configure(
         if store and not _has_exporter(provider, "store"):
             exporter = ErrorLogSpanExporter(database_url=database_url, tenant_id=tenant_id)
             provider.add_span_processor(BatchSpanProcessor(exporter))
-        wants_otlp = (
-            otlp if otlp is not None else bool(otlp_endpoint or _env_first(OTLP_ENDPOINT_VARS))
-        )
+        wants_otlp = otlp if otlp is not None else bool(otlp_endpoint or configured_endpoint())
         if wants_otlp and not _has_exporter(provider, "otlp"):
             provider.add_span_processor(
-                BatchSpanProcessor(otlp_exporter(otlp_endpoint, otlp_protocol))
+                BatchSpanProcessor(otlp_span_exporter(otlp_endpoint, otlp_protocol))
             )
         if set_global:
             if provider is not current:

@@ -29,7 +29,7 @@ from tests.conftest import IN_CI
 
 INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
 PIP_CACHE = Path.home() / ".cache" / "otel-diag" / "pip"
-OURS = "otel_diag.export.distro:OtelDiagConfigurator"
+OURS = "otel_diag.sdk.distro:OtelDiagConfigurator"
 THEIRS = "opentelemetry.distro:OpenTelemetryConfigurator"
 
 APP = textwrap.dedent(

@@ -4,6 +4,12 @@ Loadable by ``opentelemetry-instrument --traces_exporter otel_diag`` (constructi
 arguments; configuration comes from the environment). Like the SDK's own exporters it never
 raises into the SDK thread: a failing database yields ``FAILURE`` and one log line per
 outage (not one per span or batch), and a recovery line when writes succeed again.
+
+The store (SQLAlchemy, the migrations) is imported on the first export, not when the
+exporter is built: ``configure()`` and ``opentelemetry-instrument`` cost an app nothing
+until it has spans to write. Its settings are read leniently (``load_settings(lenient=True)``):
+a bad value of a server-side variable is logged once and its default used, never an
+exporter that cannot be built.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -19,8 +25,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from otel_diag.config import Settings, load_settings
 from otel_diag.spans.from_sdk import from_readable_span
 from otel_diag.spans.record import SpanRecord
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.sink import SpanSink, WriteResult
+
+if TYPE_CHECKING:
+    from otel_diag.store.engine import TenantDBManager
+    from otel_diag.store.sink import SpanSink, WriteResult
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +50,13 @@ class ErrorLogSpanExporter(SpanExporter):
         manager: TenantDBManager | None = None,
         settings: Settings | None = None,
     ) -> None:
-        self.settings = settings or load_settings(database_url=database_url, tenant=tenant_id)
-        self.manager = manager or TenantDBManager(
-            database_url or self.settings.resolved_database_url, self.settings
+        self.settings = settings or load_settings(
+            lenient=True, database_url=database_url, tenant=tenant_id
         )
+        self._database_url = database_url or self.settings.resolved_database_url
+        self._manager = manager
         self._owns_manager = manager is None
-        self.sink = SpanSink(self.manager, self.settings)
+        self._sink: SpanSink | None = None
         self._shutdown = False
         self._failing = False
         self._warned_tenants: set[str] = set()
@@ -58,6 +67,24 @@ class ErrorLogSpanExporter(SpanExporter):
             from otel_diag.diagnosis.inprocess import start_in_process
 
             self._diagnosis_worker = start_in_process(self.manager, self.settings)
+
+    @property
+    def manager(self) -> TenantDBManager:
+        """The tenants' engines spans are written with (the store is loaded on first use)."""
+        if self._manager is None:
+            from otel_diag.store.engine import TenantDBManager
+
+            self._manager = TenantDBManager(self._database_url, self.settings)
+        return self._manager
+
+    @property
+    def sink(self) -> SpanSink:
+        """Where converted spans are written (built on first use, like :attr:`manager`)."""
+        if self._sink is None:
+            from otel_diag.store.sink import SpanSink
+
+            self._sink = SpanSink(self.manager, self.settings)
+        return self._sink
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
@@ -103,7 +130,7 @@ class ErrorLogSpanExporter(SpanExporter):
         return records
 
     def _where(self) -> str:
-        url = self.manager.base_url
+        url = self._manager.base_url if self._manager is not None else self._database_url
         return url.split("@")[-1] if "@" in url else url
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -118,5 +145,5 @@ class ErrorLogSpanExporter(SpanExporter):
         if worker is not None:
             worker.stop(timeout=5.0)
         with self._lock:
-            if self._owns_manager:
-                self.manager.dispose()
+            if self._owns_manager and self._manager is not None:
+                self._manager.dispose()

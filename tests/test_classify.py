@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_diag.projection.classify import classify, fingerprint
+from otel_diag.classify import classify, fingerprint
 
 
 @pytest.mark.parametrize(

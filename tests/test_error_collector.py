@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from otel_diag.collector import ErrorCollector, compact_stack
+from otel_diag.diagnosis.context import compact_stack
+from otel_diag.error_collector import ErrorCollector
 from tests.factories import agent_trace
 
 

@@ -1,7 +1,9 @@
 """The FastAPI application of ``otel-diag serve``: REST API, OTLP/HTTP, health, metrics.
 
 One app on the HTTP port (4318) carries the OTLP/HTTP receiver and the REST API, as DESIGN.md
-asks. Database outages become 503 with ``Retry-After`` (never a 500 and a stack trace), and
+asks. It is assembled here, in the composition root: the API package provides routers over an
+:class:`~otel_diag.api.context.AppContext`, the receiver its OTLP router over the ingest core,
+and neither knows the other. Database outages become 503 with ``Retry-After`` (never a 500 and a stack trace), and
 the OpenAPI schema is served at ``/openapi.json`` with docs at ``/docs``.
 """
 
@@ -17,6 +19,7 @@ from sqlalchemy import exc as sa_exc
 from otel_diag.api import error_groups, health, runs
 from otel_diag.api.context import AppContext
 from otel_diag.receiver.http import otlp_router
+from otel_diag.receiver.ingest import Ingestor
 from otel_diag.store.engine import InvalidTenantError
 from otel_diag.store.failures import is_schema_missing, is_transient
 from otel_diag.version import __version__
@@ -24,8 +27,8 @@ from otel_diag.version import __version__
 logger = logging.getLogger(__name__)
 
 
-def create_app(ctx: AppContext) -> FastAPI:
-    """An app bound to one server's context (several can live in one process)."""
+def create_app(ctx: AppContext, ingestor: Ingestor) -> FastAPI:
+    """An app bound to one server's context and ingest core (several can live in one process)."""
     app = FastAPI(
         title="otel-diag",
         version=__version__,
@@ -34,7 +37,7 @@ def create_app(ctx: AppContext) -> FastAPI:
         "else the `X-Tenant` header (trusted mode).",
     )
     app.state.ctx = ctx
-    app.include_router(otlp_router(ctx.ingestor, ctx.tenancy))
+    app.include_router(otlp_router(ingestor, ctx.tenancy))
     app.include_router(runs.router)
     app.include_router(error_groups.router)
     app.include_router(health.router)

@@ -15,12 +15,12 @@ from opentelemetry.util._once import Once
 
 import otel_diag
 from otel_diag import run, tool
-from otel_diag.export.exporter import ErrorLogSpanExporter
 from otel_diag.instrumentation import RunBaggageSpanProcessor, tracing
-from otel_diag.instrumentation import configure as configure_module
 from otel_diag.instrumentation.litellm_instrumentor import LiteLLMInstrumentor
 from otel_diag.instrumentation.run_context import span_processors
 from otel_diag.projection.ids import run_uuid
+from otel_diag.sdk import configure as configure_module
+from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.store import queries
 from otel_diag.store.engine import InvalidTenantError, TenantDBManager
 
