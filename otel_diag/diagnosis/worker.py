@@ -136,10 +136,6 @@ class DiagnosisWorker:
             except Exception:
                 logger.debug("could not release %d claim(s)", len(claims), exc_info=True)
 
-    def wake(self) -> None:
-        """Look at the queue now (e.g. after a write), instead of at the next timer."""
-        self._wake.set()
-
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()

@@ -109,14 +109,6 @@ class Ingestor:
     def max_inflight(self) -> int:
         return self.admission.max_requests
 
-    @max_inflight.setter
-    def max_inflight(self, value: int) -> None:
-        self.admission.max_requests = value
-
-    @property
-    def inflight(self) -> int:
-        return self.admission.requests
-
     async def admit(self, reserve: int = 0, tenant: str | None = None) -> Slot:
         """Hold a slot of ``reserve`` bytes for ``tenant`` (see :class:`Admission`), or raise
         :class:`Overloaded`; use it as ``with await ingestor.admit(...) as slot:``."""

@@ -462,8 +462,3 @@ def decode_json(body: bytes | bytearray | str) -> Decoded:
     except (ValueError, RecursionError) as exc:
         raise MalformedRequest(f"invalid JSON: {exc}") from None
     return records_from_json(document)
-
-
-def count_spans(decoded: Decoded) -> int:
-    """Spans the request carried (stored candidates plus rejected)."""
-    return len(decoded.records) + decoded.rejected

@@ -135,7 +135,7 @@ def test_overload_is_refused_with_unavailable_and_retry_info(serve: Callable[...
     from google.rpc import error_details_pb2, status_pb2
 
     srv = serve()
-    srv.server.ingestor.max_inflight = 0  # every request finds the receiver full
+    srv.server.ingestor.admission.max_requests = 0  # every request finds the receiver full
     with pytest.raises(grpc.RpcError) as info:
         srv.raw_export(to_protobuf(agent_trace("busy")).SerializeToString())
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -116,7 +116,7 @@ def test_a_body_over_the_limit_without_content_length_is_refused(
 
 def test_overload_answers_503_with_retry_after(serve: Callable[..., Running]) -> None:
     srv = serve()
-    srv.server.ingestor.max_inflight = 0
+    srv.server.ingestor.admission.max_requests = 0
     reply = srv.http.post(
         "/v1/traces", content=to_protobuf(agent_trace("busy")).SerializeToString(), headers=PB
     )
