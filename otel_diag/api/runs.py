@@ -17,7 +17,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 
 from otel_diag.api.context import AppContext, Context, Tenant
-from otel_diag.api.schemas import Diagnosis, ErrorPage, ErrorSummary, Problem, RunPage
+from otel_diag.api.schemas import DiagnosticReport, ErrorPage, ErrorSummary, Problem, RunPage
 from otel_diag.store import queries
 
 _PROBLEM: dict[str, Any] = {"model": Problem}
@@ -164,7 +164,7 @@ def _service(ctx: AppContext, tenant: str) -> Any:
 
 @router.post(
     "/runs/{run_id}/diagnose",
-    response_model=Diagnosis,
+    response_model=DiagnosticReport,
     responses={**_NOT_FOUND, 409: {"model": Problem}},
     summary="Diagnose a failed run now (LLM, or rules when the LLM fails)",
 )
@@ -188,7 +188,7 @@ def diagnose_run(
 
 @router.get(
     "/runs/{run_id}/diagnostics",
-    response_model=Diagnosis,
+    response_model=DiagnosticReport,
     responses=_NOT_FOUND,
     summary="The latest diagnosis of a run",
 )

@@ -146,8 +146,10 @@ class ErrorGroupPage(BaseModel):
     next_offset: int | None = None
 
 
-class Diagnosis(BaseModel):
-    """A stored diagnostic report (fields added by later schema versions pass through)."""
+class DiagnosticReport(BaseModel):
+    """A stored diagnostic report as the API serves it (what it says is
+    :class:`otel_diag.diagnosis.schema.Diagnosis`; fields added by later schema versions
+    pass through)."""
 
     model_config = ConfigDict(extra="allow")
 
