@@ -4,6 +4,12 @@
 ``get_latest_diagnosis``); ``DiagnosisWorker`` is the batch processor that claims ready
 runs from the database and diagnoses them unattended. Importing this package does not
 import litellm: only :mod:`otel_diag.diagnosis.llm` does, on the first LLM request.
+
+Words: *diagnosis* is the act and what it concludes (this package, the worker, the queue,
+:class:`~otel_diag.diagnosis.schema.Diagnosis`, the ``diagnose`` span and command);
+*diagnostic* survives only in the seed's names: the ``diagnostic_reports`` table, its API
+model ``DiagnosticReport``, ``DiagnosticsService``, ``GET .../diagnostics`` and
+``build_diagnostic_context`` (:mod:`otel_diag.diagnosis.context`).
 """
 
 from otel_diag.diagnosis.service import (

@@ -12,15 +12,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from contextlib import ExitStack
 from typing import Any
 
-import httpx
 from rich.console import Console
 
 from otel_diag.cli import render
@@ -35,10 +37,21 @@ def _headers() -> dict[str, str]:
     return {"authorization": f"Bearer {key}"} if key else {}
 
 
+def _call(method: str, url: str, timeout: float = 120.0) -> tuple[int, str]:
+    """(status, body) of one request with the demo's headers (the standard library only:
+    the shipped examples use nothing beyond otel-diag's own dependencies)."""
+    request = urllib.request.Request(url, method=method, headers=_headers())
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return reply.status, reply.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
 def _reachable(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
+        return _call("GET", f"{url}/healthz", timeout=1.0)[0] == 200
+    except OSError:
         return False
 
 
@@ -88,15 +101,16 @@ def _run_agent(grpc_endpoint: str, run_id: str, console: Console) -> int:
     return 0
 
 
-def _wait_for_errors(client: httpx.Client, run_id: str, timeout: float = 15.0) -> dict[str, Any]:
+def _wait_for_errors(url: str, run_id: str, timeout: float = 15.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        reply = client.get(f"/api/runs/{run_id}/errors")
-        if reply.status_code == 200 and reply.json()["total"] >= 3:
-            return dict(reply.json())
+        status, body = _call("GET", f"{url}/api/runs/{run_id}/errors")
+        if status == 200 and json.loads(body)["total"] >= 3:
+            return dict(json.loads(body))
         if time.monotonic() > deadline:
-            reply.raise_for_status()
-            return dict(reply.json())
+            if status != 200:
+                raise RuntimeError(f"GET /api/runs/{run_id}/errors answered {status}: {body}")
+            return dict(json.loads(body))
         time.sleep(0.2)
 
 
@@ -126,14 +140,11 @@ def main() -> int:
         status = _run_agent(grpc_endpoint, run_id, console)
         if status:
             return status
-        client = stack.enter_context(httpx.Client(base_url=url, headers=_headers(), timeout=120))
-        errors = _wait_for_errors(client, run_id)
-        reply = client.post(f"/api/runs/{run_id}/diagnose")
-        if reply.status_code != 200:
-            console.print(
-                f"[yellow]diagnosis unavailable: {reply.status_code} {reply.text}[/yellow]"
-            )
-        _show(console, errors, reply.json() if reply.status_code == 200 else None)
+        errors = _wait_for_errors(url, run_id)
+        status, body = _call("POST", f"{url}/api/runs/{run_id}/diagnose")
+        if status != 200:
+            console.print(f"[yellow]diagnosis unavailable: {status} {body}[/yellow]")
+        _show(console, errors, json.loads(body) if status == 200 else None)
     return 0
 
 
