@@ -19,8 +19,7 @@ Only this module (with the rest of the store) speaks SQL for the diagnosis.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from sqlalchemy import Connection, Engine, and_, case, func, insert, or_, select
 
 from otel_diag.store import queries
 from otel_diag.store.models import diagnostic_reports, runs
+from otel_diag.store.transactions import write_transaction
 
 PENDING = "pending"
 CLAIMED = "claimed"
@@ -44,16 +44,6 @@ class Claim:
     worker_id: str
     claimed_at: datetime
     tenant: str | None = None
-
-
-@contextmanager
-def _writing(engine: Engine) -> Iterator[Connection]:
-    """A transaction that holds the write lock from its start on SQLite (BEGIN IMMEDIATE)."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            conn = conn.execution_options(sqlite_immediate=True)
-        with conn.begin():
-            yield conn
 
 
 def _claimable(now: datetime, lease: float) -> Any:
@@ -90,7 +80,7 @@ def claim_ready(
     cutoff = now - timedelta(seconds=decision_wait)
     wait = orphan_wait_for(decision_wait) if orphan_wait is None else orphan_wait
     orphan_cutoff = now - timedelta(seconds=wait)
-    with _writing(engine) as conn:
+    with write_transaction(engine) as conn:
         query = (
             select(runs.c.id)
             .where(
@@ -130,7 +120,7 @@ def claim_run(
 ) -> Claim | None:
     """Claim one run whatever its state (an explicit request); None if a live claim holds it."""
     lease_cutoff = now - timedelta(seconds=lease)
-    with _writing(engine) as conn:
+    with write_transaction(engine) as conn:
         result = conn.execute(
             update(runs)
             .where(
@@ -171,7 +161,7 @@ def complete(
     writer set it back to ``pending``) keeps ``pending``, so it is diagnosed again.
     Returns False, storing nothing, when the claim was lost.
     """
-    with _writing(engine) as conn:
+    with write_transaction(engine) as conn:
         result = conn.execute(
             update(runs)
             .where(_mine(claim), runs.c.diagnosis_state.in_((CLAIMED, PENDING)))
@@ -194,7 +184,7 @@ def complete(
 def release(engine: Engine, claims: Sequence[Claim]) -> int:
     """Give claims back (a stopping worker): the runs are claimable again at once."""
     released = 0
-    with _writing(engine) as conn:
+    with write_transaction(engine) as conn:
         for claim in claims:
             result = conn.execute(
                 update(runs)
@@ -211,7 +201,7 @@ def release(engine: Engine, claims: Sequence[Claim]) -> int:
 
 def mark_failed(engine: Engine, claim: Claim, now: datetime) -> bool:
     """A run whose diagnosis keeps crashing: park it (state ``error``) instead of looping."""
-    with _writing(engine) as conn:
+    with write_transaction(engine) as conn:
         result = conn.execute(
             update(runs)
             .where(_mine(claim))
@@ -227,7 +217,7 @@ def mark_failed(engine: Engine, claim: Claim, now: datetime) -> bool:
 
 def insert_report(engine: Engine, report: Mapping[str, Any]) -> None:
     """Store a report without a claim (a forced, explicit diagnosis of a run being claimed)."""
-    with _writing(engine) as conn:
+    with write_transaction(engine) as conn:
         conn.execute(insert(diagnostic_reports).values(**report))
 
 

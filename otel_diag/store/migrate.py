@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 
+from otel_diag.store.transactions import write_transaction
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -64,12 +66,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     if revision == "head" and current_revision(engine) == head:
         return
     cfg = alembic_config()
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            conn = conn.execution_options(sqlite_immediate=True)
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SET LOCAL statement_timeout = 0"))  # big back-fills
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL statement_timeout = 0"))  # big back-fills
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_KEY})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)

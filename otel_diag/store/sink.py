@@ -20,6 +20,7 @@ from otel_diag.projection.project import Projection, project, trace_runs_in
 from otel_diag.spans.record import SpanRecord
 from otel_diag.store.engine import InvalidTenantError, TenantDBManager, validate_tenant_id
 from otel_diag.store.failures import is_schema_missing
+from otel_diag.store.transactions import write_transaction
 from otel_diag.store.writer import lock_traces, lookup_trace_runs, write_projection
 
 logger = logging.getLogger(__name__)
@@ -102,14 +103,11 @@ class SpanSink:
         named = trace_runs_in(recs)
         trace_runs = dict(named)
         unresolved = {r.trace_id for r in recs if not r.run_key and r.trace_id not in trace_runs}
-        with engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                conn = conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
-                lock_traces(conn, {r.trace_id for r in recs})
-                if unresolved:
-                    for trace_id, run_id in lookup_trace_runs(conn, unresolved).items():
-                        trace_runs.setdefault(trace_id, run_id)
-                proj = project(recs, trace_runs, max_field_chars=self.settings.max_field_chars)
-                write_projection(conn, proj, now, named)
+        with write_transaction(engine) as conn:
+            lock_traces(conn, {r.trace_id for r in recs})
+            if unresolved:
+                for trace_id, run_id in lookup_trace_runs(conn, unresolved).items():
+                    trace_runs.setdefault(trace_id, run_id)
+            proj = project(recs, trace_runs, max_field_chars=self.settings.max_field_chars)
+            write_projection(conn, proj, now, named)
         return proj

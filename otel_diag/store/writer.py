@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
 from otel_diag.projection.project import Projection
+from otel_diag.rows import DiagnosisState, RunStatus, run_status
 from otel_diag.store.bulk import insert_ignore, stage_postgres
 from otel_diag.store.models import error_logs, runs, steps, trace_runs
 from otel_diag.store.propagation import settle_propagation
@@ -145,6 +146,16 @@ _COUNTS = (
 )
 
 
+def status_sql(root_seen: Any, root_failed: Any, error_count: Any) -> ColumnElement[Any]:
+    """:func:`otel_diag.rows.run_status` as SQL, for updates that run in the database."""
+    return case(
+        (root_failed, RunStatus.FAILED.value),
+        (root_seen, RunStatus.OK.value),
+        (error_count > 0, RunStatus.FAILED.value),
+        else_=RunStatus.RUNNING.value,
+    )
+
+
 def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
     """Insert runs or merge into them; count columns in ``rows`` are *added* on conflict.
 
@@ -156,16 +167,8 @@ def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) ->
             row.setdefault(column, 0)
         row.setdefault("cost_usd", None)
         errors = row["error_count"]
-        row["status"] = (
-            "failed"
-            if row["root_failed"]
-            else "ok"
-            if row["root_seen"]
-            else "failed"
-            if errors
-            else "running"
-        )
-        row["diagnosis_state"] = "pending" if errors else None
+        row["status"] = run_status(row["root_seen"], row["root_failed"], errors).value
+        row["diagnosis_state"] = DiagnosisState.PENDING.value if errors else None
     ins = _insert(conn, runs)
     ex = ins.excluded
     # The latest root decides (a retry in a new trace that succeeded makes the run ok).
@@ -197,13 +200,10 @@ def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) ->
             else_=func.coalesce(runs.c.cost_usd, 0.0) + ex.cost_usd,
         ),
         # New errors re-open a diagnosed run (late spans are diagnosed again).
-        "diagnosis_state": case((ex.error_count > 0, "pending"), else_=runs.c.diagnosis_state),
-        "status": case(
-            (root_failed, "failed"),
-            (root_seen, "ok"),
-            (errors_after > 0, "failed"),
-            else_="running",
+        "diagnosis_state": case(
+            (ex.error_count > 0, DiagnosisState.PENDING.value), else_=runs.c.diagnosis_state
         ),
+        "status": status_sql(root_seen, root_failed, errors_after),
     }
     if conn.dialect.name == "postgresql":
         # COPY + INSERT ... SELECT ... ON CONFLICT: one statement whose text never changes
@@ -275,17 +275,13 @@ def refresh_run_aggregates(conn: Connection, run_ids: Sequence[uuid.UUID]) -> No
         .values(
             # New errors re-open a diagnosed run (issue: late spans re-diagnose).
             diagnosis_state=case(
-                (err_agg.c.n != runs.c.error_count, "pending"), else_=runs.c.diagnosis_state
+                (err_agg.c.n != runs.c.error_count, DiagnosisState.PENDING.value),
+                else_=runs.c.diagnosis_state,
             ),
             error_count=err_agg.c.n,
         )
     )
-    status = case(
-        (runs.c.root_failed, "failed"),
-        (runs.c.root_seen, "ok"),
-        (runs.c.error_count > 0, "failed"),
-        else_="running",
-    )
+    status = status_sql(runs.c.root_seen, runs.c.root_failed, runs.c.error_count)
     conn.execute(update(runs).where(runs.c.id.in_(run_ids)).values(status=status))
 
 
