@@ -21,7 +21,7 @@ from otel_diag.instrumentation import errors as emit
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from otel_diag.store.engine import TenantDBManager
+    from otel_diag.store.sql.engine import TenantDBManager
 
 
 class ErrorCollector:
@@ -43,7 +43,7 @@ class ErrorCollector:
     def engine(self) -> Engine:
         """The tenant's database engine (opened on first use)."""
         if self._engine is None:
-            from otel_diag.store.engine import get_tenant_manager
+            from otel_diag.store.sql.engine import get_tenant_manager
 
             manager = self._manager or get_tenant_manager()
             self._engine = manager.get_engine(self.tenant_id)
@@ -51,7 +51,7 @@ class ErrorCollector:
 
     def get_errors_for_run(self, run_id: str | uuid.UUID) -> list[dict[str, Any]]:
         """Every error row of the run, oldest first (empty if the run is unknown)."""
-        from otel_diag.store import queries
+        from otel_diag.store.sql import queries
 
         with self.engine.connect() as conn:
             rid = queries.resolve_run(conn, run_id)
@@ -60,7 +60,7 @@ class ErrorCollector:
     def build_diagnostic_context(self, run_id: str | uuid.UUID) -> dict[str, Any] | None:
         """The run, its ordered steps, its errors, cost and tokens, compactly; None if unknown."""
         from otel_diag.diagnosis.context import diagnostic_context
-        from otel_diag.store import queries
+        from otel_diag.store.sql import queries
 
         with self.engine.connect() as conn:
             rid = queries.resolve_run(conn, run_id)

@@ -28,8 +28,8 @@ from sqlalchemy import create_engine
 
 from otel_diag.config import load_settings
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store import migrate
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql import migrate
+from otel_diag.store.sql.engine import TenantDBManager
 
 PG_ADMIN = os.environ.get(
     "OTEL_DIAG_TEST_PG", "postgresql://otel_diag_test:test-only-pw@127.0.0.1:5432/postgres"

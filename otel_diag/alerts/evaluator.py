@@ -22,7 +22,7 @@ from otel_diag.alerts.notify import Alert, log_alert, post_webhook
 from otel_diag.alerts.rules import AlertRule, load_rules
 from otel_diag.alerts.signals import Reading, describe_groups, measure
 from otel_diag.config import Settings
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 from otel_diag.timewindow import format_duration
 
 logger = logging.getLogger("otel_diag.alerts")

@@ -1,6 +1,6 @@
 """What each alert kind measures: one store read per rule and tenant -> a value and a message.
 
-The SQL lives in :mod:`otel_diag.store.analytics`; this module turns its figures into the
+The SQL lives in :mod:`otel_diag.store.sql.analytics`; this module turns its figures into the
 number a rule compares with its threshold and the sentence an operator reads.
 """
 
@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from otel_diag.alerts.rules import GROUP_KINDS, AlertRule
-from otel_diag.store import analytics, error_groups
+from otel_diag.store.sql import analytics, error_groups
 from otel_diag.timewindow import format_duration
 
 if TYPE_CHECKING:

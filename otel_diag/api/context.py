@@ -14,7 +14,7 @@ from fastapi import Depends, Header, HTTPException, Request
 
 from otel_diag.config import Settings
 from otel_diag.metrics import ServerMetrics
-from otel_diag.store.engine import InvalidTenantError, TenantDBManager
+from otel_diag.store.sql.engine import InvalidTenantError, TenantDBManager
 from otel_diag.tenancy import Tenancy, Unauthenticated
 
 

@@ -1,7 +1,7 @@
 """``GET /api/error-groups``: the same failure across runs, grouped by fingerprint.
 
 Shares its query with the CLI's ``errors --groups`` and the error-group alerts
-(:mod:`otel_diag.store.error_groups`). Like every endpoint, it reads the request's tenant
+(:mod:`otel_diag.store.sql.error_groups`). Like every endpoint, it reads the request's tenant
 only.
 """
 
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from otel_diag.api.context import Context, Tenant
 from otel_diag.api.runs import parse_since
 from otel_diag.api.schemas import ErrorGroupPage
-from otel_diag.store import error_groups
+from otel_diag.store.sql import error_groups
 
 router = APIRouter(prefix="/api", tags=["errors"])
 

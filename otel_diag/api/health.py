@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from otel_diag.api.context import AppContext, Context
 from otel_diag.metrics import CONTENT_TYPE
-from otel_diag.store.readiness import OK, write_readiness
+from otel_diag.store.sql.readiness import OK, write_readiness
 from otel_diag.tenancy import Unauthenticated, bearer_token
 
 router = APIRouter(tags=["health"])

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 
 from otel_diag.api.context import AppContext, Context, Tenant
 from otel_diag.api.schemas import DiagnosticReport, ErrorPage, ErrorSummary, Problem, RunPage
-from otel_diag.store import queries
+from otel_diag.store.sql import queries
 
 _PROBLEM: dict[str, Any] = {"model": Problem}
 # Every endpoint can answer these (tenant resolution, database outages): documented once.

@@ -1,6 +1,6 @@
 """Response models of the REST API: they document the OpenAPI schema and fix the field set.
 
-Rows come from :mod:`otel_diag.store.queries` as JSON-ready dicts; these models pick the
+Rows come from :mod:`otel_diag.store.sql.queries` as JSON-ready dicts; these models pick the
 public fields and add ``trace_url`` (a link to the trace in Jaeger or Tempo, from
 ``OTEL_DIAG_TRACE_URL_TEMPLATE``).
 """

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from otel_diag.cli.notice import first_use_notice
 from otel_diag.config import Settings, load_settings
-from otel_diag.store.engine import (
+from otel_diag.store.sql.engine import (
     DatabaseURLError,
     InvalidTenantError,
     TenantDBManager,

@@ -30,7 +30,7 @@ from otel_diag.cli.common import (
 )
 from otel_diag.cli.options import json_option
 from otel_diag.config import Settings
-from otel_diag.store.queries import AmbiguousRunError, get_run
+from otel_diag.store.sql.queries import AmbiguousRunError, get_run
 
 
 @click.command("diagnose")

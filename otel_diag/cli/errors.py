@@ -23,8 +23,8 @@ from otel_diag.cli.options import json_option, since_option
 from otel_diag.cli.runs import run_duration_ms
 from otel_diag.cli.session import reading, resolve_or_fail
 from otel_diag.diagnosis.context import compact_stack
-from otel_diag.store.error_groups import group_json, list_error_groups
-from otel_diag.store.queries import error_summary, get_errors, get_run, latest_diagnosis
+from otel_diag.store.sql.error_groups import group_json, list_error_groups
+from otel_diag.store.sql.queries import error_summary, get_errors, get_run, latest_diagnosis
 
 
 @click.command("errors")

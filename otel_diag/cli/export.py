@@ -36,7 +36,7 @@ from otel_diag.cli import render
 from otel_diag.cli.common import fail, handle_errors, store_options
 from otel_diag.cli.options import SINCE, json_option, run_filter_options, since_option
 from otel_diag.cli.session import reading, resolve_or_fail
-from otel_diag.store.file_export import (
+from otel_diag.store.sql.file_export import (
     EXPORTS,
     JSON_COLUMNS,
     ExportFilter,

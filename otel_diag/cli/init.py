@@ -19,7 +19,7 @@ from otel_diag.cli.common import fail, open_store
 from otel_diag.cli.notice import mark_initialized
 from otel_diag.cli.options import json_option
 from otel_diag.config import Settings, load_settings, with_overrides
-from otel_diag.store.migrate import current_revision
+from otel_diag.store.sql.migrate import current_revision
 
 _SCHEMES = {
     "postgres://": "postgresql+psycopg://",

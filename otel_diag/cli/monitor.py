@@ -21,7 +21,7 @@ from rich.text import Text
 from otel_diag.cli import render
 from otel_diag.cli.common import handle_errors, open_store, settings_from, store_options
 from otel_diag.cli.options import DURATION, json_option
-from otel_diag.store.analytics import monitor_snapshot
+from otel_diag.store.sql.analytics import monitor_snapshot
 from otel_diag.timewindow import format_duration
 
 MAX_SPARK_MINUTES = 60

@@ -14,7 +14,7 @@ from otel_diag.cli import render
 from otel_diag.cli.common import handle_errors, store_options
 from otel_diag.cli.options import json_option, run_filter_options, since_option
 from otel_diag.cli.session import reading
-from otel_diag.store.queries import list_runs
+from otel_diag.store.sql.queries import list_runs
 
 
 def run_duration_ms(run: dict[str, Any]) -> float | None:

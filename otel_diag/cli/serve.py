@@ -59,7 +59,7 @@ def serve_command(
     from otel_diag.server.runner import run_until_signal  # grpc, FastAPI: only for serve
     from otel_diag.server.serve import BindRefused, OtelDiagServer
     from otel_diag.server.services import background_services
-    from otel_diag.store.engine import TenantDBManager
+    from otel_diag.store.sql.engine import TenantDBManager
     from otel_diag.tenancy import TenancyConfigError
 
     manager = TenantDBManager(settings.resolved_database_url, settings)

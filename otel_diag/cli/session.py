@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from otel_diag.cli.common import fail, open_store, settings_from
 from otel_diag.config import Settings
-from otel_diag.store.queries import AmbiguousRunError, resolve_run
+from otel_diag.store.sql.queries import AmbiguousRunError, resolve_run
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection

@@ -14,7 +14,7 @@ from otel_diag.cli import render
 from otel_diag.cli.common import handle_errors, store_options
 from otel_diag.cli.options import json_option, since_option
 from otel_diag.cli.session import window_report
-from otel_diag.store.analytics import run_stats
+from otel_diag.store.sql.analytics import run_stats
 
 
 @click.command("stats")

@@ -15,7 +15,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from otel_diag.config import Settings
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 
 if TYPE_CHECKING:
     from otel_diag.diagnosis.worker import DiagnosisWorker

@@ -8,7 +8,7 @@ One diagnosis, whoever asks for it (the batch worker, the REST API, the CLI):
 3. else, or when the LLM fails, times out or answers something invalid, the rules.
 
 The report is stored in ``diagnostic_reports`` together with the run's claim (see
-:mod:`otel_diag.store.diagnosis_queue`), then emitted as a span linked to the failed trace.
+:mod:`otel_diag.store.sql.diagnosis_queue`), then emitted as a span linked to the failed trace.
 No database transaction is held while the LLM thinks.
 """
 
@@ -37,9 +37,9 @@ from otel_diag.diagnosis.prompt import build_prompt
 from otel_diag.diagnosis.rules import diagnose_by_rules
 from otel_diag.diagnosis.schema import InvalidAnswer, parse_answer, response_schema
 from otel_diag.diagnosis.span import emit_report_span
-from otel_diag.store import diagnosis_queue as dq
-from otel_diag.store import queries
-from otel_diag.store.engine import TenantDBManager, get_tenant_manager, validate_tenant_id
+from otel_diag.store.sql import diagnosis_queue as dq
+from otel_diag.store.sql import queries
+from otel_diag.store.sql.engine import TenantDBManager, get_tenant_manager, validate_tenant_id
 
 logger = logging.getLogger(__name__)
 

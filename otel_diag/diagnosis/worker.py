@@ -4,7 +4,7 @@ Like the SDK's BatchSpanProcessor: one loop thread, a bounded amount of work in 
 (claims are taken ``batch_size`` at a time, diagnosed by at most
 ``OTEL_DIAG_DIAGNOSIS_CONCURRENCY`` threads), an explicit ``start()`` / ``stop(timeout)``,
 and nothing ever raised out of its threads. The queue itself lives in the database (see
-:mod:`otel_diag.store.diagnosis_queue`), so it survives restarts and any number of workers
+:mod:`otel_diag.store.sql.diagnosis_queue`), so it survives restarts and any number of workers
 (``otel-diag serve`` replicas, ``otel-diag diagnose --worker``) can share it; every tenant
 found on storage is served.
 
@@ -28,9 +28,9 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from otel_diag.config import Settings
 from otel_diag.diagnosis import span
 from otel_diag.diagnosis.service import DiagnosticsService, claim_lease, new_worker_id, utcnow
-from otel_diag.store import diagnosis_queue as dq
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.failures import is_schema_missing, is_transient
+from otel_diag.store.sql import diagnosis_queue as dq
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.failures import is_schema_missing, is_transient
 
 logger = logging.getLogger(__name__)
 

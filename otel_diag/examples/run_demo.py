@@ -17,7 +17,7 @@ from otel_diag.cli import render
 from otel_diag.config import load_settings
 from otel_diag.error_collector import ErrorCollector
 from otel_diag.examples.launch import error_table, opentelemetry_instrument
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 
 
 def main() -> int:

@@ -35,11 +35,11 @@ from otel_diag.receiver.errors import (
 from otel_diag.receiver.memory import TRIM_AFTER_BYTES, release_free_memory, tune_allocator
 from otel_diag.spans.from_otlp import Decoded, MalformedRequest, decode_json, decode_protobuf
 from otel_diag.spans.from_otlp_logs import DecodedLogs, decode_logs_json, decode_logs_protobuf
-from otel_diag.store.discovery import TenantLimitReached
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.failures import is_schema_missing
-from otel_diag.store.failures import is_transient as store_is_transient
 from otel_diag.store.sink import SpanSink
+from otel_diag.store.sql.discovery import TenantLimitReached
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.failures import is_schema_missing
+from otel_diag.store.sql.failures import is_transient as store_is_transient
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def gunzip(body: bytes | bytearray, limit: int) -> bytes:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Database failures worth a retry (see :mod:`otel_diag.store.failures`)."""
+    """Database failures worth a retry (see :mod:`otel_diag.store.sql.failures`)."""
     return store_is_transient(exc)
 
 

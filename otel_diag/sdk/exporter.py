@@ -27,8 +27,8 @@ from otel_diag.spans.from_sdk import from_readable_span
 from otel_diag.spans.record import SpanRecord
 
 if TYPE_CHECKING:
-    from otel_diag.store.engine import TenantDBManager
     from otel_diag.store.sink import SpanSink, WriteResult
+    from otel_diag.store.sql.engine import TenantDBManager
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class ErrorLogSpanExporter(SpanExporter):
     def manager(self) -> TenantDBManager:
         """The tenants' engines spans are written with (the store is loaded on first use)."""
         if self._manager is None:
-            from otel_diag.store.engine import TenantDBManager
+            from otel_diag.store.sql.engine import TenantDBManager
 
             self._manager = TenantDBManager(self._database_url, self.settings)
         return self._manager

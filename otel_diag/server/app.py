@@ -20,8 +20,8 @@ from otel_diag.api import error_groups, health, runs
 from otel_diag.api.context import AppContext
 from otel_diag.receiver.http import otlp_router
 from otel_diag.receiver.ingest import Ingestor
-from otel_diag.store.engine import InvalidTenantError
-from otel_diag.store.failures import is_schema_missing, is_transient
+from otel_diag.store.sql.engine import InvalidTenantError
+from otel_diag.store.sql.failures import is_schema_missing, is_transient
 from otel_diag.version import __version__
 
 logger = logging.getLogger(__name__)

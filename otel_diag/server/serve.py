@@ -33,9 +33,9 @@ from otel_diag.server.connections import (
     quiet_accept_errors,
     raise_open_file_limit,
 )
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.gauges import server_gauges
 from otel_diag.store.sink import SpanSink
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.gauges import server_gauges
 from otel_diag.tenancy import Tenancy, is_loopback
 
 logger = logging.getLogger(__name__)

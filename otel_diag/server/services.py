@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from otel_diag.config import Settings
 from otel_diag.server.serve import BackgroundService
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 
 
 def background_services(manager: TenantDBManager, settings: Settings) -> list[BackgroundService]:

@@ -18,10 +18,10 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from otel_diag.config import Settings
 from otel_diag.projection.project import Projection, project, trace_runs_in
 from otel_diag.spans.record import SpanRecord
-from otel_diag.store.engine import InvalidTenantError, TenantDBManager, validate_tenant_id
-from otel_diag.store.failures import is_schema_missing
-from otel_diag.store.transactions import write_transaction
-from otel_diag.store.writer import lock_traces, lookup_trace_runs, write_projection
+from otel_diag.store.sql.engine import InvalidTenantError, TenantDBManager, validate_tenant_id
+from otel_diag.store.sql.failures import is_schema_missing
+from otel_diag.store.sql.transactions import write_transaction
+from otel_diag.store.sql.writer import lock_traces, lookup_trace_runs, write_projection
 
 logger = logging.getLogger(__name__)
 

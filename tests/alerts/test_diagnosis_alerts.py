@@ -15,7 +15,7 @@ from opentelemetry.trace import Tracer
 from otel_diag.alerts import AlertEvaluator, parse_rules
 from otel_diag.config import Settings, load_settings
 from otel_diag.diagnosis.service import DiagnosticsService
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.alerts.conftest import FakeClock, Webhook
 from tests.cli.seed import agent_run
 from tests.fakes.openai_server import FakeOpenAI, Reply

@@ -9,7 +9,7 @@ import pytest
 from otel_diag.alerts import AlertEvaluator, parse_rules
 from otel_diag.alerts.rules import AlertRuleError
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.alerts.conftest import FakeClock, Webhook
 from tests.store.test_error_groups import failed_run
 

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.trace import Tracer
 
 from otel_diag.alerts import AlertEvaluator, parse_rules
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.alerts.conftest import FakeClock, Webhook
 from tests.cli.seed import agent_run
 

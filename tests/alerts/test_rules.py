@@ -11,7 +11,7 @@ import pytest
 
 from otel_diag.alerts import AlertEvaluator, AlertRuleError, load_rules, parse_rules
 from otel_diag.config import load_settings
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 
 
 def test_a_minimal_rule_gets_the_defaults_of_its_kind() -> None:

@@ -34,9 +34,9 @@ from otel_diag.diagnosis.rules import diagnose_by_rules
 from otel_diag.diagnosis.worker import DiagnosisWorker
 from otel_diag.error_collector import ErrorCollector
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store import diagnosis_queue as dq
-from otel_diag.store import queries
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql import diagnosis_queue as dq
+from otel_diag.store.sql import queries
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.bench.scratch import create_pg_database, drop_pg_database
 from tests.diagnosis.conftest import valid_answer
 from tests.diagnosis.scenarios import SCENARIOS, long_run, seed

@@ -26,7 +26,7 @@ from otel_diag.config import load_settings
 from otel_diag.projection.project import project, trace_runs_in
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.spans.from_sdk import from_readable_span
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.bench.scratch import create_pg_database, drop_pg_database
 from tests.factories import agent_trace
 

@@ -33,7 +33,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1 import common_pb2
 from sqlalchemy import create_engine, func, select
 
-from otel_diag.store.models import error_logs, steps
+from otel_diag.store.sql.models import error_logs, steps
 from tests.bench.scratch import create_pg_database, drop_pg_database
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

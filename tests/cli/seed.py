@@ -22,7 +22,7 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 
 from otel_diag.config import Settings
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 
 MS = 1_000_000
 SECRET = "hunter2-secret"

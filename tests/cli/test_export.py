@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from otel_diag.config import load_settings
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.queries import get_errors, get_steps, list_runs
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.queries import get_errors, get_steps, list_runs
 from tests.cli.conftest import Fleet, Invoke
 
 

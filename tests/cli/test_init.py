@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from otel_diag.config import load_settings
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.migrate import current_revision, head_revision
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.migrate import current_revision, head_revision
 from tests.cli.conftest import run_cli
 
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"

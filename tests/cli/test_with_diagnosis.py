@@ -12,7 +12,7 @@ from opentelemetry.trace import Tracer
 from otel_diag.cli import main
 from otel_diag.config import load_settings
 from otel_diag.diagnosis.service import DiagnosticsService
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.cli.seed import agent_run
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from otel_diag.config import load_settings
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy/grafana/dashboards/otel-diag.json"
 

@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 
 from otel_diag.config import Settings, load_settings
 from otel_diag.diagnosis.service import DiagnosticsService
-from otel_diag.store import queries
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.models import diagnostic_reports
+from otel_diag.store.sql import queries
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.models import diagnostic_reports
 from tests.diagnosis.scenarios import SCENARIOS, Scenario, seed
 from tests.fakes.openai_server import FakeOpenAI, Reply
 

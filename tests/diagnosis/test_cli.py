@@ -13,7 +13,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from otel_diag.cli import main
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.diagnosis.conftest import poll, report_counts, run_uuid
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.diagnosis.conftest import FLIGHTS, make_settings, poll, report_counts, run_uuid
 from tests.diagnosis.scenarios import seed
 

@@ -9,7 +9,7 @@ from opentelemetry.trace import Tracer
 from otel_diag.diagnosis.llm import load_litellm, token_counter
 from otel_diag.diagnosis.prompt import DEFAULT_BUDGET, build_prompt
 from otel_diag.error_collector import ErrorCollector
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.diagnosis.scenarios import long_run, seed
 
 MODEL = "gpt-4o-mini"

@@ -8,9 +8,9 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from otel_diag.diagnosis.rules import diagnose_by_rules
-from otel_diag.store import diagnosis_queue as dq
-from otel_diag.store import queries
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql import diagnosis_queue as dq
+from otel_diag.store.sql import queries
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.diagnosis.scenarios import SCENARIOS, seed
 
 KNOWN_MISSES = {

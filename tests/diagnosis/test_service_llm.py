@@ -19,7 +19,7 @@ from otel_diag.diagnosis.service import (
     NothingToDiagnoseError,
     RunNotFoundError,
 )
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.diagnosis.conftest import make_settings, report_counts, run_uuid, valid_answer
 from tests.diagnosis.scenarios import long_run, seed
 from tests.fakes.openai_server import FakeOpenAI, Reply

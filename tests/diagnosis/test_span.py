@@ -19,8 +19,8 @@ from otel_diag.config import Settings
 from otel_diag.diagnosis import span as diagnosis_span
 from otel_diag.diagnosis.service import DiagnosticsService
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.models import runs
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.models import runs
 
 
 def test_a_stored_report_is_emitted_as_a_span_linked_to_the_failed_trace(

@@ -22,9 +22,9 @@ from otel_diag.config import load_settings
 from otel_diag.diagnosis.service import utcnow
 from otel_diag.diagnosis.worker import DiagnosisWorker
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store import diagnosis_queue as dq
-from otel_diag.store import queries
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql import diagnosis_queue as dq
+from otel_diag.store.sql import queries
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.diagnosis.conftest import (
     FLIGHTS,
     make_settings,

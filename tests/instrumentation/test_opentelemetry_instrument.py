@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from otel_diag.projection.ids import run_uuid
-from otel_diag.store import queries
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql import queries
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
 SCRIPT = textwrap.dedent(

@@ -20,7 +20,7 @@ from opentelemetry.trace import StatusCode
 from otel_diag import agent, run, step, tool
 from otel_diag import semconv as sc
 from otel_diag.instrumentation import RunBaggageSpanProcessor, tracing
-from otel_diag.store.engine import InvalidTenantError
+from otel_diag.store.sql.engine import InvalidTenantError
 from tests.instrumentation.conftest import Spans
 
 

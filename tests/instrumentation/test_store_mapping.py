@@ -13,8 +13,8 @@ import pytest
 from otel_diag import ErrorCollector, agent, run, step, tool
 from otel_diag.instrumentation import collect_error
 from otel_diag.projection.ids import run_uuid
-from otel_diag.store import queries
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql import queries
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
 RUN_KEY = "trip-planner-2024-001"

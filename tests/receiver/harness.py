@@ -15,8 +15,8 @@ from otel_diag.config import load_settings
 from otel_diag.server.runner import ServerThread
 from otel_diag.server.serve import OtelDiagServer
 from otel_diag.server.services import background_services
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.models import error_logs, runs, steps
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.models import error_logs, runs, steps
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 

@@ -21,8 +21,8 @@ from otel_diag.instrumentation.run_context import span_processors
 from otel_diag.projection.ids import run_uuid
 from otel_diag.sdk import configure as configure_module
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store import queries
-from otel_diag.store.engine import InvalidTenantError, TenantDBManager
+from otel_diag.store.sql import queries
+from otel_diag.store.sql.engine import InvalidTenantError, TenantDBManager
 
 
 @pytest.fixture(autouse=True)

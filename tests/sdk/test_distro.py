@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from otel_diag.projection.ids import run_uuid
-from otel_diag.store import queries
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql import queries
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.conftest import IN_CI
 
 INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"

@@ -13,8 +13,8 @@ from opentelemetry.trace import StatusCode
 from sqlalchemy import func, select
 
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.models import error_logs, runs, steps
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.models import error_logs, runs, steps
 from tests.factories import agent_trace, exception_event, make_span
 
 

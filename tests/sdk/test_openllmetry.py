@@ -21,8 +21,8 @@ from opentelemetry.trace import Tracer
 from otel_diag.projection.cost import lookup_price
 from otel_diag.projection.ids import run_uuid
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store import queries
-from otel_diag.store.engine import TenantDBManager
+from otel_diag.store.sql import queries
+from otel_diag.store.sql.engine import TenantDBManager
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
 RUN = "openllmetry-run"

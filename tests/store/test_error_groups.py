@@ -14,8 +14,8 @@ from opentelemetry.trace import StatusCode
 
 from otel_diag.classify import fingerprint
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.error_groups import list_error_groups, new_groups, regressed_groups
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.error_groups import list_error_groups, new_groups, regressed_groups
 from tests.factories import make_span
 
 HOUR = 3600 * 10**9

@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from otel_diag.store.failures import is_schema_missing, is_transient
+from otel_diag.store.sql.failures import is_schema_missing, is_transient
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ from otel_diag.projection.ids import run_uuid
 from otel_diag.spans.from_otlp_logs import decode_logs_protobuf
 from otel_diag.spans.from_sdk import from_readable_span
 from otel_diag.spans.record import SpanRecord
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.models import error_logs, runs
 from otel_diag.store.sink import SpanSink
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.models import error_logs, runs
 from tests.logs_sdk import as_request, sdk_logger
 
 

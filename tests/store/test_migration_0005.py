@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import create_engine, func, select, text
 
-from otel_diag.store import migrate
-from otel_diag.store.models import error_logs, error_propagations, runs
+from otel_diag.store.sql import migrate
+from otel_diag.store.sql.models import error_logs, error_propagations, runs
 
 T0 = datetime(2026, 11, 30, 12, tzinfo=UTC)
 TRACE = "ab" * 16

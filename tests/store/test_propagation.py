@@ -20,8 +20,8 @@ from sqlalchemy import func, select
 
 from otel_diag.projection.ids import run_uuid
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.models import error_logs, error_propagations, runs
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.models import error_logs, error_propagations, runs
 
 EXPECTED = [
     ("search", 1, None),

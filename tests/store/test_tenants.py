@@ -6,15 +6,15 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from otel_diag.spans.from_sdk import from_readable_span
-from otel_diag.store import migrate
-from otel_diag.store.engine import (
+from otel_diag.store.sink import SpanSink
+from otel_diag.store.sql import migrate
+from otel_diag.store.sql.engine import (
     InvalidTenantError,
     TenantDBManager,
     tenant_url,
     validate_tenant_id,
 )
-from otel_diag.store.models import runs
-from otel_diag.store.sink import SpanSink
+from otel_diag.store.sql.models import runs
 from tests.factories import agent_trace
 
 

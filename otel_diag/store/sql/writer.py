@@ -3,7 +3,7 @@
 Order inside the transaction: named traces are recorded in ``trace_runs`` (and runs that
 were keyed by their trace id merged into the named run), then steps are inserted, the
 batch's errors are settled against what the traces already recorded (an exception repeated
-by the spans it propagated through is one failure, :mod:`otel_diag.store.propagation`),
+by the spans it propagated through is one failure, :mod:`otel_diag.store.sql.propagation`),
 and the failures are inserted, both with ``ON CONFLICT DO NOTHING`` on their
 deterministic ids, so a re-sent span adds nothing; last, runs are upserted. When every step and error of the batch was new
 (the common case) the upsert *adds* the batch's counts to the run; when some already
@@ -35,9 +35,9 @@ from sqlalchemy.sql import ColumnElement
 
 from otel_diag.projection.project import Projection
 from otel_diag.rows import DiagnosisState, RunStatus, run_status
-from otel_diag.store.bulk import insert_ignore, stage_postgres
-from otel_diag.store.models import error_logs, runs, steps, trace_runs
-from otel_diag.store.propagation import settle_propagation
+from otel_diag.store.sql.bulk import insert_ignore, stage_postgres
+from otel_diag.store.sql.models import error_logs, runs, steps, trace_runs
+from otel_diag.store.sql.propagation import settle_propagation
 
 CHUNK = 1000
 

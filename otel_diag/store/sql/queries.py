@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, String, cast, func, select
 
 from otel_diag.projection.ids import parse_run_ref
-from otel_diag.store.models import diagnostic_reports, error_logs, runs, steps, trace_runs
+from otel_diag.store.sql.models import diagnostic_reports, error_logs, runs, steps, trace_runs
 
 
 class AmbiguousRunError(LookupError):

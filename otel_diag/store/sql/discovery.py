@@ -30,7 +30,7 @@ from otel_diag.config import DEFAULT_TENANT
 from otel_diag.tenants import TENANT_ID_RE, configured_tenants
 
 if TYPE_CHECKING:
-    from otel_diag.store.engine import TenantDBManager
+    from otel_diag.store.sql.engine import TenantDBManager
 
 logger = logging.getLogger(__name__)
 

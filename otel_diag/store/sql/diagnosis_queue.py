@@ -26,9 +26,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, case, func, insert, or_, select, true, update
 
-from otel_diag.store import queries
-from otel_diag.store.models import diagnostic_reports, runs
-from otel_diag.store.transactions import write_transaction
+from otel_diag.store.sql import queries
+from otel_diag.store.sql.models import diagnostic_reports, runs
+from otel_diag.store.sql.transactions import write_transaction
 
 PENDING = "pending"
 CLAIMED = "claimed"

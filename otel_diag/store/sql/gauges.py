@@ -1,6 +1,6 @@
 """Point-in-time counts for ``serve``'s ``/metrics``: open runs, diagnosis states and spend.
 
-Kept apart from :mod:`otel_diag.store.queries` because these are scraped every few seconds:
+Kept apart from :mod:`otel_diag.store.sql.queries` because these are scraped every few seconds:
 each is one grouped query over an indexed column, with no per-row work in Python.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from otel_diag.store.models import diagnostic_reports, runs
+from otel_diag.store.sql.models import diagnostic_reports, runs
 
 
 def server_gauges(conn: Connection) -> dict[str, Any]:

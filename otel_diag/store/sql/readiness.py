@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from otel_diag.store import migrate
-from otel_diag.store.engine import TenantDBManager
-from otel_diag.store.failures import is_schema_missing, is_transient
+from otel_diag.store.sql import migrate
+from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.failures import is_schema_missing, is_transient
 
 OK = "ok"
 

@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, func, select
 
-from otel_diag.store.models import diagnostic_reports, error_logs, runs
-from otel_diag.store.queries import jsonable
+from otel_diag.store.sql.models import diagnostic_reports, error_logs, runs
+from otel_diag.store.sql.queries import jsonable
 from otel_diag.timewindow import as_utc
 
 GroupOrder = Literal["occurrences", "last_seen", "first_seen", "runs"]

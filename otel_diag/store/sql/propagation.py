@@ -24,8 +24,8 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 
 from otel_diag.projection.project import Projection
 from otel_diag.projection.propagation import Recorded, resolve
-from otel_diag.store.bulk import insert_ignore
-from otel_diag.store.models import error_logs, error_propagations
+from otel_diag.store.sql.bulk import insert_ignore
+from otel_diag.store.sql.models import error_logs, error_propagations
 
 CHUNK = 500
 _SHARED = ("trace_id", "span_id", "parent_span_id", "exception_key", "recorded_as", "step_name")

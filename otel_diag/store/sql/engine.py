@@ -20,13 +20,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from otel_diag.config import DEFAULT_TENANT, Settings, load_settings
-from otel_diag.store import migrate
+from otel_diag.store.sql import migrate
 from otel_diag.tenants import TENANT_ID_RE as TENANT_ID_RE
 from otel_diag.tenants import InvalidTenantError as InvalidTenantError
 from otel_diag.tenants import validate_tenant_id as validate_tenant_id
 
 if TYPE_CHECKING:
-    from otel_diag.store.discovery import NewTenantBudget
+    from otel_diag.store.sql.discovery import NewTenantBudget
 
 logger = logging.getLogger(__name__)
 
@@ -180,8 +180,8 @@ class TenantDBManager:
 
     def limit_new_tenants(self, per_minute: int) -> None:
         """Create at most ``per_minute`` new tenants per minute (0: no limit); beyond it
-        :meth:`get_engine` raises ``TenantLimitReached`` (see :mod:`otel_diag.store.discovery`)."""
-        from otel_diag.store.discovery import NewTenantBudget
+        :meth:`get_engine` raises ``TenantLimitReached`` (see :mod:`otel_diag.store.sql.discovery`)."""
+        from otel_diag.store.sql.discovery import NewTenantBudget
 
         self._budget = NewTenantBudget(self, per_minute) if per_minute > 0 else None
 
@@ -260,9 +260,9 @@ class TenantDBManager:
     def discover_tenants(self) -> list[str]:
         """Tenants the configuration names or storage holds, the default one first (if any).
 
-        See :mod:`otel_diag.store.discovery`.
+        See :mod:`otel_diag.store.sql.discovery`.
         """
-        from otel_diag.store.discovery import discover
+        from otel_diag.store.sql.discovery import discover
 
         return discover(self)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 
-from otel_diag.store.transactions import write_transaction
+from otel_diag.store.sql.transactions import write_transaction
 
 if TYPE_CHECKING:
     from alembic.config import Config

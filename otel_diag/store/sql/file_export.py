@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, Connection, DateTime, Table, Text, Uuid, cast, func, literal, select
 from sqlalchemy.sql import ColumnElement, Select
 
-from otel_diag.store.models import error_logs, runs, steps
+from otel_diag.store.sql.models import error_logs, runs, steps
 
 # table name -> (table, exported columns in file order, the time column filters apply to)
 EXPORTS: dict[str, tuple[Table, tuple[str, ...], str]] = {

@@ -4,7 +4,7 @@ Each function is one or two bounded queries whose work happens in the database (
 1M-step case must answer in well under a second), written once for SQLite and PostgreSQL:
 percentiles use window functions (nearest rank) rather than ``percentile_cont``, and day and
 minute buckets are rendered by the dialect. Results are JSON-ready dicts, like
-:mod:`otel_diag.store.queries`. Time bounds are compared as UTC, as the rows are stored.
+:mod:`otel_diag.store.sql.queries`. Time bounds are compared as UTC, as the rows are stored.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, literal_column, or_, select, true
 from sqlalchemy.sql import ColumnElement
 
-from otel_diag.store.models import diagnostic_reports, error_logs, runs, steps
-from otel_diag.store.queries import jsonable
+from otel_diag.store.sql.models import diagnostic_reports, error_logs, runs, steps
+from otel_diag.store.sql.queries import jsonable
 
 NO_AGENT = "(no agent)"
 NO_MODEL = "(no model)"
