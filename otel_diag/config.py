@@ -335,10 +335,10 @@ def _sourced_values(
             _warn_once(f"{where}: {exc}; using the default")
     if values.get("diagnosis", "auto") not in DIAGNOSIS_MODES:
         where = raw["diagnosis"][0]
-        message = f"OTEL_DIAG_DIAGNOSIS must be auto, rules or off, not {values['diagnosis']!r}"
+        rule = f"must be auto, rules or off, not {values['diagnosis']!r}"
         if not lenient:
-            raise ValueError(message)
-        _warn_once(f"{where}: {message}; using the default")
+            raise ValueError(f"OTEL_DIAG_DIAGNOSIS {rule}")
+        _warn_once(f"{where} {rule}; using the default")
         del values["diagnosis"]
     return values
 

@@ -55,9 +55,16 @@ INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize(
+    "server_env",
+    [{}, {"OTEL_DIAG_LLM_TIMEOUT": "abc", "OTEL_DIAG_DIAGNOSIS": "sometimes"}],
+    ids=["plain", "bad-server-settings"],
+)
 def test_agent_under_opentelemetry_instrument_gets_error_rows_tokens_and_cost(
-    tmp_path: Path,
+    tmp_path: Path, server_env: dict[str, str]
 ) -> None:
+    """Also with bad values of the server's variables, which the app's telemetry never
+    depends on: instrumentors applied, spans stored, at most one warning per bad value."""
     script = tmp_path / "agent.py"
     script.write_text(SCRIPT)
     db = tmp_path / "x.db"
@@ -66,6 +73,7 @@ def test_agent_under_opentelemetry_instrument_gets_error_rows_tokens_and_cost(
         "OTEL_DIAG_DATABASE_URL": f"sqlite:///{db}",
         "OTEL_SERVICE_NAME": "sample-agent",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        **server_env,
     }
     with FakeOpenAI() as server:
         server.script(
@@ -87,6 +95,10 @@ def test_agent_under_opentelemetry_instrument_gets_error_rows_tokens_and_cost(
         )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert "RateLimitError" in proc.stderr
+    assert "Failed to auto initialize" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    for var in server_env:
+        assert len([line for line in lines if var in line]) <= 1, proc.stderr[-3000:]
 
     manager = TenantDBManager(f"sqlite:///{db}")
     try:
