@@ -34,10 +34,9 @@ RAISE_INTERNAL_ERRORS = False
 class _Holder:
     """The current tracer; one attribute load on the hot path."""
 
-    __slots__ = ("provider", "tracer")
+    __slots__ = ("tracer",)
 
     def __init__(self) -> None:
-        self.provider: TracerProvider | None = None
         self.tracer: Tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__)
 
 
@@ -54,16 +53,10 @@ def get_tracer() -> Tracer:
 
 def set_tracer_provider(provider: TracerProvider | None) -> None:
     """Send otel-diag's spans to ``provider``; None goes back to the global provider."""
-    _holder.provider = provider
     if provider is None:
         _holder.tracer = trace.get_tracer(INSTRUMENTATION_NAME, __version__)
     else:
         _holder.tracer = provider.get_tracer(INSTRUMENTATION_NAME, __version__)
-
-
-def current_tracer_provider() -> TracerProvider | None:
-    """The provider set with :func:`set_tracer_provider`, if any."""
-    return _holder.provider
 
 
 def set_capture_content(enabled: bool | None) -> None:

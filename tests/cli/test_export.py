@@ -123,7 +123,8 @@ def test_export_adds_trace_urls_when_a_template_is_set(
     cli("export", "-o", str(out))
 
     rows = read_csv(out)
-    assert all(r["trace_url"] == f"http://tempo/trace/{r['trace_id']}" for r in rows)
+    assert rows
+    assert [r["trace_url"] for r in rows] == [f"http://tempo/trace/{r['trace_id']}" for r in rows]
 
 
 def test_export_to_stdout_and_json_summary(cli: Invoke, tmp_path: Path) -> None:

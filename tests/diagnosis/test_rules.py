@@ -67,6 +67,7 @@ def test_a_rules_diagnosis_is_honest_and_actionable(
     assert [a.priority for a in diagnosis.recommended_actions] == list(
         range(1, len(diagnosis.recommended_actions) + 1)
     )
+    assert diagnosis.recommended_actions
     assert all(a.action and a.rationale for a in diagnosis.recommended_actions)
 
 

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from otel_diag.instrumentation import errors, tracing
 
 
 def test_a_bad_argument_to_the_emit_api_is_logged_not_raised(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Logged with its traceback once per place at WARNING, then at DEBUG; never raised."""
     monkeypatch.setattr(tracing, "RAISE_INTERNAL_ERRORS", False)
-    info = errors.log_error("not-a-source", ValueError("x"))
-    assert info.error_type == "ValueError"
-    assert info.category == "internal"
+    monkeypatch.setattr(tracing, "_warned", set())  # this process has not failed here yet
+    with caplog.at_level(logging.DEBUG, logger="otel_diag.instrumentation"):
+        infos = [errors.log_error("not-a-source", ValueError("x")) for _ in range(2)]
+    assert [(i.error_type, i.category) for i in infos] == [("ValueError", "internal")] * 2
+    records = [r for r in caplog.records if "the error emit API" in r.getMessage()]
+    assert [r.levelno for r in records] == [logging.WARNING, logging.DEBUG]
+    assert all(r.exc_info and r.exc_info[0] is ValueError for r in records)
+    assert "not-a-source" in str(records[0].exc_info[1])  # type: ignore[index]
 
 
 def test_a_callers_baggage_tenant_is_ignored_when_remote_tenants_are_not_trusted() -> None:

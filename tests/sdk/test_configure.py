@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,12 +12,13 @@ from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcOTLP
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpOTLP
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.util._once import Once
 
 import otel_diag
 from otel_diag import run, tool
-from otel_diag.instrumentation import RunBaggageSpanProcessor, tracing
+from otel_diag.instrumentation import RunBaggageSpanProcessor
 from otel_diag.instrumentation.litellm_instrumentor import LiteLLMInstrumentor
 from otel_diag.instrumentation.run_context import span_processors
 from otel_diag.projection.ids import run_uuid
@@ -23,6 +26,8 @@ from otel_diag.sdk import configure as configure_module
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.store.sql import queries
 from otel_diag.store.sql.engine import InvalidTenantError, TenantDBManager
+from tests.fakes.openai_server import FakeOpenAI
+from tests.sdk.otlp_sink import OTLPSink
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +36,12 @@ def fresh_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[TracerProvid
     monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", Once())
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
     monkeypatch.setattr(configure_module, "_configured", None)
-    for var in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+    for var in (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    ):
         monkeypatch.delenv(var, raising=False)
     made: list[TracerProvider] = []
     yield made
@@ -85,28 +95,54 @@ def test_otel_service_name_is_honoured(
     assert provider.resource.attributes["service.name"] == "from-env"
 
 
+def _call_a_tool() -> None:
+    @tool
+    def lookup(sku: str) -> str:
+        return sku
+
+    lookup("sku-1")
+
+
 def test_otlp_exporter_is_added_when_an_endpoint_is_configured(
     fresh_globals: list[TracerProvider], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
-    provider = otel_diag.configure(store=False, instrument_litellm=False)
-    fresh_globals.append(provider)
-    (exporter,) = _exporters(provider)
-    assert isinstance(exporter, HttpOTLP)
-    assert exporter._endpoint == "http://127.0.0.1:4318/v1/traces"
+    with OTLPSink() as sink:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", sink.http_endpoint)
+        provider = otel_diag.configure(store=False, instrument_litellm=False)
+        fresh_globals.append(provider)
+        (exporter,) = _exporters(provider)
+        assert isinstance(exporter, HttpOTLP)
+        _call_a_tool()
+        assert provider.force_flush(10_000)
+        # http/protobuf by default, at the signal path the specification appends.
+        assert sink.span_names("/v1/traces") == ["execute_tool lookup"]
 
 
-def test_otlp_grpc_protocol_and_explicit_endpoint(fresh_globals: list[TracerProvider]) -> None:
-    provider = otel_diag.configure(
-        store=False,
-        otlp=True,
-        otlp_endpoint="http://127.0.0.1:4317",
-        otlp_protocol="grpc",
-        instrument_litellm=False,
-    )
-    fresh_globals.append(provider)
-    (exporter,) = _exporters(provider)
-    assert isinstance(exporter, GrpcOTLP)
+@pytest.mark.parametrize(("protocol", "where"), [("grpc", "grpc"), ("http/protobuf", "/v1/traces")])
+def test_an_explicit_otlp_endpoint_and_protocol_win_over_the_environment(
+    fresh_globals: list[TracerProvider],
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
+    where: str,
+) -> None:
+    with OTLPSink() as sink, OTLPSink() as decoy:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", decoy.http_endpoint)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/protobuf")
+        endpoint = sink.grpc_endpoint if protocol == "grpc" else sink.http_endpoint
+        provider = otel_diag.configure(
+            store=False,
+            otlp=True,
+            otlp_endpoint=endpoint,
+            otlp_protocol=protocol,
+            instrument_litellm=False,
+        )
+        fresh_globals.append(provider)
+        (exporter,) = _exporters(provider)
+        assert isinstance(exporter, GrpcOTLP if protocol == "grpc" else HttpOTLP)
+        _call_a_tool()
+        assert provider.force_flush(10_000)
+        assert sink.span_names(where) == ["execute_tool lookup"]
+        assert decoy.received == []
 
 
 def test_no_otlp_exporter_without_an_endpoint(fresh_globals: list[TracerProvider]) -> None:
@@ -134,14 +170,37 @@ def test_not_global_keeps_the_provider_to_otel_diag_spans(
 ) -> None:
     provider = otel_diag.configure(store=False, set_global=False, instrument_litellm=False)
     fresh_globals.append(provider)
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
     assert trace.get_tracer_provider() is not provider
-    assert tracing.current_tracer_provider() is provider
+    _call_a_tool()
+    with trace.get_tracer("the-app").start_as_current_span("the app's own span"):
+        pass
+    assert [s.name for s in memory.get_finished_spans()] == ["execute_tool lookup"]
 
 
 def test_configure_applies_the_litellm_instrumentor(fresh_globals: list[TracerProvider]) -> None:
+    """A litellm call made after configure() is a chat span with its model and usage."""
+    import litellm
+
     provider = otel_diag.configure(store=False)
     fresh_globals.append(provider)
-    assert LiteLLMInstrumentor().is_instrumented_by_opentelemetry
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with FakeOpenAI() as llm:
+        litellm.completion(
+            model="openai/gpt-4o-mini",
+            api_base=llm.url,
+            api_key="sk-test",
+            messages=[{"role": "user", "content": "hi"}],
+        )
+    (span,) = memory.get_finished_spans()
+    assert span.name == "chat gpt-4o-mini"
+    assert span.attributes is not None
+    assert (
+        span.attributes["gen_ai.usage.input_tokens"],
+        span.attributes["gen_ai.usage.output_tokens"],
+    ) == (11, 7)
 
 
 def test_invalid_tenant_is_refused(fresh_globals: list[TracerProvider]) -> None:
@@ -175,3 +234,40 @@ def test_configured_app_writes_its_failed_run_to_the_database(
     assert [
         (e["step_name"], e["source"], e["error_category"], e["propagated_to"]) for e in errors
     ] == [("flaky", "tool", "timeout", ["invoke_workflow checkout"])]
+
+
+def test_a_bad_server_side_setting_does_not_stop_configure(
+    fresh_globals: list[TracerProvider],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """OTEL_DIAG_LLM_TIMEOUT is the diagnosis server's: a typo there must not cost the app
+    its telemetry. Spans are still stored, litellm still instrumented, one warning at most."""
+    monkeypatch.setenv("OTEL_DIAG_LLM_TIMEOUT", f"abc-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("OTEL_DIAG_MAX_INFLIGHT", "many")
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    with caplog.at_level(logging.WARNING, logger="otel_diag"):
+        provider = otel_diag.configure(service_name="app", database_url=url)
+        fresh_globals.append(provider)
+
+        @tool
+        def flaky() -> None:
+            raise TimeoutError("inventory service timed out")
+
+        with pytest.raises(TimeoutError), run("checkout", run_id="co-2"):
+            flaky()
+        assert provider.force_flush()
+    assert LiteLLMInstrumentor().is_instrumented_by_opentelemetry
+    monkeypatch.delenv("OTEL_DIAG_LLM_TIMEOUT")  # the server reading the rows refuses them
+    monkeypatch.delenv("OTEL_DIAG_MAX_INFLIGHT")
+    manager = TenantDBManager(url)
+    try:
+        with manager.get_engine(None).connect() as conn:
+            errors = queries.get_errors(conn, run_uuid("co-2", "0" * 32))
+    finally:
+        manager.dispose()
+    assert [(e["step_name"], e["error_category"]) for e in errors] == [("flaky", "timeout")]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) <= 2, warnings  # one per bad variable, each once
+    assert [w for w in warnings if "using the default" not in w] == []

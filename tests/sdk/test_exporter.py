@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 import uuid
 
 import pytest
@@ -403,10 +404,14 @@ def test_a_locked_sqlite_database_fails_the_export_within_the_timeout(tmp_path):
     holder = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
+        started = time.monotonic()
         assert exporter.export(agent_trace(failing=True)) is SpanExportResult.FAILURE
+        waited = time.monotonic() - started
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+    # OTEL_DIAG_DB_TIMEOUT's default is 5 s: the configured 0.2 s is what bounded the wait.
+    assert waited < 2.0
     assert exporter.export(agent_trace(failing=True)) is SpanExportResult.SUCCESS
     exporter.shutdown()
 
@@ -456,21 +461,35 @@ def test_the_exporter_is_registered_under_the_otel_diag_entry_point():
 
 
 def test_the_exporters_own_database_work_is_not_traced(exporter, manager):
-    """With a global tracer provider whose processor sees every span, export makes none."""
-    from opentelemetry import trace
+    """A database instrumentation that honours suppression (as the contrib ones do) records
+    no span for export's SQL, though it records the app's own queries: no feedback loop."""
     from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from sqlalchemy import Engine, event, text
 
-    seen: list[bool] = []
-    real_write = exporter.sink._write_tenant
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("a-db-instrumentation")
 
-    def spy(*args, **kwargs):
-        seen.append(is_instrumentation_enabled())
-        return real_write(*args, **kwargs)
+    def traced(conn, cursor, statement, *args):
+        if is_instrumentation_enabled():
+            tracer.start_span(f"db {statement.split()[0]}").end()
 
-    exporter.sink._write_tenant = spy  # type: ignore[method-assign]
-    exporter.export(agent_trace(failing=True))
-    assert seen == [False]
-    assert trace.get_tracer_provider() is not None
+    event.listen(Engine, "before_cursor_execute", traced)
+    try:
+        exporter.export(agent_trace(failing=True))
+        exported = [s.name for s in memory.get_finished_spans()]
+        with manager.get_engine(None).connect() as conn:  # the app's own query: traced
+            conn.execute(text("SELECT 1"))
+    finally:
+        event.remove(Engine, "before_cursor_execute", traced)
+        provider.shutdown()
+    assert exported == []
+    assert "db SELECT" in [s.name for s in memory.get_finished_spans()]  # (SQLite: also BEGIN)
+    assert count(manager, runs) == 1  # export did write
 
 
 def test_oversize_names_categories_and_numbers_fit_their_columns(manager):
