@@ -19,58 +19,44 @@ from typing import TYPE_CHECKING, Any
 from otel_diag.instrumentation import errors as emit
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
-    from otel_diag.store.sql.engine import TenantDBManager
+    from otel_diag.rows import ErrorRow
+    from otel_diag.store.port import Storage, TenantStore
 
 
 class ErrorCollector:
     """Errors of runs, for one tenant (default tenant unless given)."""
 
-    def __init__(
-        self,
-        tenant_id: str | None = None,
-        *,
-        manager: TenantDBManager | None = None,
-        engine: Engine | None = None,
-    ) -> None:
+    def __init__(self, tenant_id: str | None = None, *, manager: Storage | None = None) -> None:
         self.tenant_id = tenant_id
         self._manager = manager
-        self._engine = engine
 
     # --- read side: rows of the store ---------------------------------------------------
     @property
-    def engine(self) -> Engine:
-        """The tenant's database engine (opened on first use)."""
-        if self._engine is None:
-            from otel_diag.store.sql.engine import get_tenant_manager
+    def store(self) -> TenantStore:
+        """The tenant's store (opened on first use, on the configured database)."""
+        if self._manager is None:
+            from otel_diag.config import load_settings
+            from otel_diag.store import open_storage
 
-            manager = self._manager or get_tenant_manager()
-            self._engine = manager.get_engine(self.tenant_id)
-        return self._engine
+            self._manager = open_storage(load_settings())
+        return self._manager.tenant(self.tenant_id)
 
-    def get_errors_for_run(self, run_id: str | uuid.UUID) -> list[dict[str, Any]]:
-        """Every error row of the run, oldest first (empty if the run is unknown)."""
-        from otel_diag.store.sql import queries
-
-        with self.engine.connect() as conn:
-            rid = queries.resolve_run(conn, run_id)
-            return queries.get_errors(conn, rid) if rid else []
+    def get_errors_for_run(self, run_id: str | uuid.UUID) -> list[ErrorRow]:
+        """Every failure of the run, oldest first (empty if the run is unknown)."""
+        store = self.store
+        rid = store.resolve_run(run_id)
+        return store.errors(rid) if rid else []
 
     def build_diagnostic_context(self, run_id: str | uuid.UUID) -> dict[str, Any] | None:
         """The run, its ordered steps, its errors, cost and tokens, compactly; None if unknown."""
         from otel_diag.diagnosis.context import diagnostic_context
-        from otel_diag.store.sql import queries
 
-        with self.engine.connect() as conn:
-            rid = queries.resolve_run(conn, run_id)
-            if rid is None:
-                return None
-            run = queries.get_run(conn, rid)
-            steps = queries.get_steps(conn, rid)
-            errors = queries.get_errors(conn, rid)
-        assert run is not None
-        return diagnostic_context(run, steps, errors)
+        store = self.store
+        rid = store.resolve_run(run_id)
+        run = store.run(rid) if rid else None
+        if rid is None or run is None:
+            return None
+        return diagnostic_context(run, store.steps(rid), store.errors(rid))
 
     # --- emit side: record errors on the current span ---------------------------------
     def log_error(

@@ -18,8 +18,10 @@ import enum
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from otel_diag.timewindow import as_utc
 
 
 class RunStatus(enum.StrEnum):
@@ -45,6 +47,8 @@ class DiagnosisState(enum.StrEnum):
 
 
 FINISHED = (RunStatus.OK, RunStatus.FAILED)
+RULES_PROVIDER = "rules"
+"""``llm_provider`` of a report written by the rules (no LLM, or the LLM failed)."""
 
 
 def run_status(root_seen: bool, root_failed: bool, error_count: int) -> RunStatus:
@@ -253,16 +257,11 @@ class Page:
     total: int | None = field(default=None)
 
 
-def utc(value: datetime) -> datetime:
-    """``value`` in UTC; a naive datetime (as SQLite returns them) is UTC already."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime):
-        return utc(value).isoformat()
+        return as_utc(value).isoformat()
     if isinstance(value, enum.Enum):
         return value.value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -64,7 +64,10 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
             f"not a time: {value!r} (use a duration like 24h or 7d, or an ISO time like "
             "2025-01-31 or 2025-01-31T09:00:00Z)"
         ) from None
-    return as_utc(parsed)
+    try:
+        return as_utc(parsed)
+    except OverflowError:  # 9999-12-31T23:59:59-05:00 is past the last representable time
+        raise ValueError(f"time {value!r} is out of range in UTC") from None
 
 
 def format_duration(delta: timedelta) -> str:

@@ -96,3 +96,13 @@ def test_instrumentation_settings_come_from_the_config_file_below_the_environmen
     assert load_instrumentation_settings(_env(tmp_path)).trust_baggage_tenant is False
     env = _env(tmp_path, OTEL_DIAG_TRUST_BAGGAGE_TENANT="true")
     assert load_instrumentation_settings(env).trust_baggage_tenant is True
+
+
+def test_an_iso_time_past_the_representable_range_in_utc_is_a_clear_error() -> None:
+    import pytest
+
+    from otel_diag.timewindow import parse_since
+
+    for value in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+01:00"):
+        with pytest.raises(ValueError, match="out of range"):
+            parse_since(value)

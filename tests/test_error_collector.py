@@ -15,12 +15,12 @@ def test_errors_for_a_run_are_returned_oldest_first_by_any_run_reference(exporte
 
     by_key = collector.get_errors_for_run("ctx-run")
     by_trace = collector.get_errors_for_run(trace_id)
-    run_id = by_key[0]["run_id"]
+    run_id = str(by_key[0].run_id)
     by_prefix = collector.get_errors_for_run(run_id[:8])
 
     assert len(by_key) == 1  # one failure; the agent and workflow spans only re-recorded it
     assert by_key == by_trace == by_prefix
-    assert [e["created_at"] for e in by_key] == sorted(e["created_at"] for e in by_key)
+    assert [e.created_at for e in by_key] == sorted(e.created_at for e in by_key)
     assert collector.get_errors_for_run("no-such-run") == []
 
 

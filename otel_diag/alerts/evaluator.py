@@ -22,22 +22,22 @@ from otel_diag.alerts.notify import Alert, log_alert, post_webhook
 from otel_diag.alerts.rules import AlertRule, load_rules
 from otel_diag.alerts.signals import Reading, describe_groups, measure
 from otel_diag.config import Settings
-from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.port import Storage
 from otel_diag.timewindow import format_duration
 
 logger = logging.getLogger("otel_diag.alerts")
 
 
 class AlertEvaluator:
-    """Periodic evaluation of alert rules over one :class:`TenantDBManager`.
+    """Periodic evaluation of alert rules over one :class:`~otel_diag.store.port.Storage`.
 
     Args:
-        manager: the engines to read (serve's own manager).
-        settings: defaults to ``manager.settings``.
+        storage: the tenants' data to read (serve's own storage).
+        settings: defaults to ``storage.settings``.
         rules: defaults to the validated rules of ``settings``; a bad rule raises
             :class:`~otel_diag.alerts.rules.AlertRuleError` here, so serve refuses to start.
         tenants: callable returning the tenants to watch (default: the tenants the
-            configuration names or storage holds, plus every tenant the manager has
+            configuration names or storage holds, plus every tenant the storage has
             opened; never an invented ``default`` in key mode). A rule's own ``tenants`` wins.
         interval: seconds between evaluations (default ``settings.alert_interval``).
         clock: monotonic seconds, for cooldowns (tests pass a fake one).
@@ -45,7 +45,7 @@ class AlertEvaluator:
 
     def __init__(
         self,
-        manager: TenantDBManager,
+        storage: Storage,
         settings: Settings | None = None,
         rules: Sequence[AlertRule] | None = None,
         *,
@@ -54,8 +54,8 @@ class AlertEvaluator:
         clock: Callable[[], float] = time.monotonic,
         send: Callable[[str, Alert], bool] = post_webhook,
     ) -> None:
-        self.manager = manager
-        self.settings = settings or manager.settings
+        self.storage = storage
+        self.settings = settings or storage.settings
         self.rules = list(rules) if rules is not None else load_rules(self.settings)
         self.interval = float(interval if interval is not None else self.settings.alert_interval)
         self._tenants = tenants
@@ -109,7 +109,7 @@ class AlertEvaluator:
     def watched_tenants(self) -> list[str]:
         if self._tenants is not None:
             return sorted(set(self._tenants()))
-        return sorted({*self.manager.discover_tenants(), *self.manager.tenants()})
+        return sorted({*self.storage.discover_tenants(), *self.storage.tenants()})
 
     def evaluate_once(self, now: datetime | None = None) -> list[Alert]:
         """Measure every rule on every tenant once; fire and return the alerts that trip."""
@@ -121,9 +121,8 @@ class AlertEvaluator:
             for tenant in tenants:
                 rules = [r for r in self.rules if tenant in (r.tenants or watched)]
                 try:
-                    engine = self.manager.get_engine(tenant)
-                    with engine.connect() as conn:
-                        readings = [(r, measure(conn, r, now)) for r in rules]
+                    store = self.storage.tenant(tenant)
+                    readings = [(r, measure(store, r, now)) for r in rules]
                 except Exception as exc:  # a dead database must not stop the other tenants
                     if tenant not in self._failing:
                         self._failing.add(tenant)

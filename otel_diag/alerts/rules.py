@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from otel_diag.config import Settings
-from otel_diag.store.sql.engine import InvalidTenantError, validate_tenant_id
+from otel_diag.tenants import InvalidTenantError, validate_tenant_id
 from otel_diag.timewindow import parse_duration
 
 # kind -> (what the threshold means, default threshold or None if required, default window)

@@ -1,21 +1,22 @@
 """What each alert kind measures: one store read per rule and tenant -> a value and a message.
 
-The SQL lives in :mod:`otel_diag.store.sql.analytics`; this module turns its figures into the
-number a rule compares with its threshold and the sentence an operator reads.
+The queries are the store's alert signals (:class:`~otel_diag.store.port.TenantStore`:
+``finished_runs``, ``costly_runs``, ``cost_since``, ``unpriced_models``,
+``diagnosis_outcomes``, ``new_error_groups``, ``regressed_error_groups``); this module turns
+their figures into the number a rule compares with its threshold and the sentence an
+operator reads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from otel_diag.alerts.rules import GROUP_KINDS, AlertRule
-from otel_diag.store.sql import analytics, error_groups
+from otel_diag.rows import to_json
+from otel_diag.store.port import TenantStore
 from otel_diag.timewindow import format_duration
-
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +49,12 @@ def _usd(value: float) -> str:
     return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
 
 
-def measure(conn: Connection, rule: AlertRule, now: datetime) -> Reading:
+def measure(store: TenantStore, rule: AlertRule, now: datetime) -> Reading:
     """Evaluate ``rule`` on one tenant's database at ``now``."""
     since = now - rule.window
     span = format_duration(rule.window)
     if rule.kind == "failure_rate":
-        finished, failed = analytics.finished_runs(conn, since)
+        finished, failed = store.finished_runs(since)
         rate = failed / finished if finished else 0.0
         enough = finished >= rule.min_runs
         return Reading(
@@ -66,7 +67,7 @@ def measure(conn: Connection, rule: AlertRule, now: datetime) -> Reading:
             details={"finished_runs": finished, "failed_runs": failed, "min_runs": rule.min_runs},
         )
     if rule.kind == "cost_per_run":
-        costly = analytics.costly_runs(conn, since, rule.threshold)
+        costly = store.costly_runs(since, rule.threshold)
         top = max((r["cost_usd"] for r in costly), default=0.0)
         message = (
             f"{len(costly)}{'+' if len(costly) >= 10 else ''} runs in the last {span} cost more "
@@ -76,7 +77,7 @@ def measure(conn: Connection, rule: AlertRule, now: datetime) -> Reading:
             message += f" (most: {_usd(top)}, run {costly[0]['id']})"
         return Reading(top, rule.fires(top), message, {"runs": costly})
     if rule.kind == "cost_per_hour":
-        spent = analytics.cost_since(conn, since)
+        spent = store.cost_since(since)
         hourly = spent * 3600.0 / rule.window.total_seconds()
         return Reading(
             hourly,
@@ -86,7 +87,7 @@ def measure(conn: Connection, rule: AlertRule, now: datetime) -> Reading:
             {"spent_usd": round(spent, 9), "window_seconds": rule.window.total_seconds()},
         )
     if rule.kind == "unpriced_model":
-        models = [m for m in analytics.unpriced_models(conn, since) if rule.fires(m["tokens"])]
+        models = [m for m in store.unpriced_models(since) if rule.fires(m["tokens"])]
         tokens = float(sum(m["tokens"] for m in models))
         listed = ", ".join(f"{m['model']} ({m['tokens']:,} tokens)" for m in models[:5])
         return Reading(
@@ -97,7 +98,7 @@ def measure(conn: Connection, rule: AlertRule, now: datetime) -> Reading:
             {"models": models},
         )
     if rule.kind == "diagnosis_failures":
-        outcome = analytics.diagnosis_outcomes(conn, since)
+        outcome = store.diagnosis_outcomes(since)
         failures = float(outcome["llm_fallbacks"] + outcome["failed_runs"])
         return Reading(
             failures,
@@ -109,12 +110,10 @@ def measure(conn: Connection, rule: AlertRule, now: datetime) -> Reading:
         )
     if rule.kind in GROUP_KINDS:
         if rule.kind == "new_error_group":
-            found = error_groups.new_groups(conn, since)
+            found = store.new_error_groups(since)
         else:
-            found = error_groups.regressed_groups(conn, since, rule.quiet)
-        tripped = {
-            g.fingerprint: error_groups.group_json(g) for g in found if rule.fires(g.occurrences)
-        }
+            found = store.regressed_error_groups(since, rule.quiet)
+        tripped = {g.fingerprint: to_json(g) for g in found if rule.fires(g.occurrences)}
         return Reading(
             float(len(tripped)),
             bool(tripped),

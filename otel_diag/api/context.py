@@ -1,8 +1,9 @@
-"""What every API handler needs, in one object on ``app.state``, and the tenant dependency.
+"""What every API handler needs, in one object on ``app.state``, and the tenant dependencies.
 
 The tenant of an API request comes from :class:`~otel_diag.tenancy.Tenancy` only
 (the key's tenant, or ``X-Tenant`` in trusted mode), never from the path or a query
-parameter, so no URL can reach another tenant's data.
+parameter, so no URL can reach another tenant's data. Handlers read that tenant's data
+through its :class:`~otel_diag.store.port.TenantStore` (the ``Store`` dependency).
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ from fastapi import Depends, Header, HTTPException, Request
 
 from otel_diag.config import Settings
 from otel_diag.metrics import ServerMetrics
-from otel_diag.store.sql.engine import InvalidTenantError, TenantDBManager
+from otel_diag.store.port import Storage, TenantStore
 from otel_diag.tenancy import Tenancy, Unauthenticated
+from otel_diag.tenants import InvalidTenantError
 
 
 @dataclass
 class AppContext:
-    """Shared state of one server the API handlers read: settings, engines, tenancy, metrics."""
+    """Shared state of one server the API handlers read: settings, storage, tenancy, metrics."""
 
     settings: Settings
-    manager: TenantDBManager
+    storage: Storage
     tenancy: Tenancy
     metrics: ServerMetrics
 
@@ -47,11 +49,19 @@ def request_tenant(
     except InvalidTenantError as exc:
         raise HTTPException(400, str(exc)) from None
     # Trusted mode: a header must not create (and migrate) a database for a made-up tenant.
-    if not ctx.tenancy.tenants and tenant not in ctx.manager.discover_tenants():
+    if not ctx.tenancy.tenants and tenant not in ctx.storage.discover_tenants():
         raise HTTPException(404, f"no data for tenant {tenant!r}")
-    request.state.tenant = tenant  # for the database-error handler (migrate it again)
+    request.state.tenant = tenant  # for the database-failure answer (migrate it again)
     return tenant
 
 
 Tenant = Annotated[str, Depends(request_tenant)]
 Context = Annotated[AppContext, Depends(get_context)]
+
+
+def tenant_store(ctx: Context, tenant: Tenant) -> TenantStore:
+    """The request's tenant's data (its database opened on first use)."""
+    return ctx.storage.tenant(tenant)
+
+
+Store = Annotated[TenantStore, Depends(tenant_store)]

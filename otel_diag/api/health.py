@@ -18,14 +18,29 @@ from fastapi.responses import JSONResponse
 
 from otel_diag.api.context import AppContext, Context
 from otel_diag.metrics import CONTENT_TYPE
-from otel_diag.store.sql.readiness import OK, write_readiness
+from otel_diag.store.port import Storage
 from otel_diag.tenancy import Unauthenticated, bearer_token
 
 router = APIRouter(tags=["health"])
+OK = "ok"
 
 
 def ready_tenants(ctx: AppContext) -> list[str]:
     return ctx.tenancy.tenants or [ctx.settings.tenant]
+
+
+def write_readiness(storage: Storage, tenant: str) -> str:
+    """``ok``, or why writes to ``tenant``'s database would fail now (no DSN, no names).
+
+    The tenant's store says so itself; opening it (done once, at start) can fail too.
+    """
+    try:
+        store = storage.tenant(tenant)
+    except Exception as exc:  # the reason is the answer
+        if storage.is_schema_missing(exc):
+            return "not ready: no schema (migrating it)"
+        return f"unavailable: cannot open the database ({type(exc).__name__})"
+    return store.write_readiness()
 
 
 @router.get("/healthz", summary="Liveness: the server process answers")
@@ -44,7 +59,7 @@ async def readyz(ctx: Context) -> Response:
     for tenant in ready_tenants(ctx):
         try:
             checks[tenant] = await asyncio.wait_for(
-                asyncio.to_thread(write_readiness, ctx.manager, tenant), timeout
+                asyncio.to_thread(write_readiness, ctx.storage, tenant), timeout
             )
         except TimeoutError:
             checks[tenant] = "unavailable: timed out"

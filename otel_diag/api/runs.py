@@ -8,23 +8,27 @@ pool, so database calls never block the event loop that serves OTLP.
 
 from __future__ import annotations
 
-import re
 import uuid
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 
-from otel_diag.api.context import AppContext, Context, Tenant
+from otel_diag import timewindow
+from otel_diag.api.context import Context, Store
+from otel_diag.api.outages import StorageRoute
 from otel_diag.api.schemas import DiagnosticReport, ErrorPage, ErrorSummary, Problem, RunPage
-from otel_diag.store.sql import queries
+from otel_diag.config import Settings
+from otel_diag.rows import ErrorRow, Run, RunStatus, to_json
+from otel_diag.store.port import AmbiguousRunError, TenantStore
 
 _PROBLEM: dict[str, Any] = {"model": Problem}
 # Every endpoint can answer these (tenant resolution, database outages): documented once.
 router = APIRouter(
     prefix="/api",
     tags=["runs"],
+    route_class=StorageRoute,
     responses={
         400: {**_PROBLEM, "description": "Invalid tenant id (X-Tenant)"},
         401: {**_PROBLEM, "description": "Missing or unknown API key (API-key mode)"},
@@ -33,14 +37,13 @@ router = APIRouter(
     },
 )
 
-_RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: _PROBLEM,
     409: {**_PROBLEM, "description": "The run reference matches several runs"},
 }
 MAX_OFFSET = 2**31 - 1
 """Largest page offset: a bigger one is a 422, never an integer overflow in the database."""
+SINCE = "ISO 8601 time, or a look-back such as 90s, 15m, 90min, 2h, 7d, 2w (as the CLI's --since)"
 
 
 def _invalid_query(name: str, value: str, message: str) -> RequestValidationError:
@@ -51,62 +54,49 @@ def _invalid_query(name: str, value: str, message: str) -> RequestValidationErro
 
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
-    """``2025-01-31T12:00:00Z`` (ISO 8601; naive means UTC) or a look-back like ``15m``, ``2h``, ``7d``."""
+    """The ``since`` query parameter, read by the CLI's rule (:func:`otel_diag.timewindow.parse_since`);
+    blank means no bound, and anything it refuses (or cannot represent) is a 422 with the reason."""
     if value is None or not value.strip():
         return None
-    match = _RELATIVE.match(value)
-    if match:
-        amount, unit = float(match.group(1)), _UNITS[match.group(2)]
-        try:
-            return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
-        except OverflowError:
-            raise _invalid_query("since", value, "look-back reaches before year 1") from None
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise _invalid_query(
-            "since", value, "since must be ISO 8601 or a look-back like 15m, 2h, 7d"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        return timewindow.parse_since(value, now)
+    except ValueError as exc:
+        reason = str(exc)
+    except OverflowError:  # an ISO time whose UTC reading falls before year 1 or after 9999
+        reason = f"time {value!r} is out of range once read as UTC"
+    raise _invalid_query("since", value, reason)
 
 
-def _resolve(ctx: AppContext, tenant: str, ref: str) -> uuid.UUID:
-    engine = ctx.manager.get_engine(tenant)
-    with engine.connect() as conn:
-        try:
-            run_id = queries.resolve_run(conn, ref)
-        except queries.AmbiguousRunError as exc:
-            raise HTTPException(409, str(exc)) from None
+def _resolve(store: TenantStore, ref: str) -> uuid.UUID:
+    try:
+        run_id = store.resolve_run(ref)
+    except AmbiguousRunError as exc:
+        raise HTTPException(409, str(exc)) from None
     if run_id is None:
         raise HTTPException(404, f"no run {ref!r}")
     return run_id
 
 
-def _with_link(ctx: AppContext, row: dict[str, Any]) -> dict[str, Any]:
-    row["trace_url"] = ctx.settings.trace_url(row.get("trace_id"))
-    return row
+def _with_link(settings: Settings, row: Run | ErrorRow) -> dict[str, Any]:
+    return {**to_json(row), "trace_url": settings.trace_url(row.trace_id)}
 
 
 @router.get("/runs", response_model=RunPage, summary="List runs, newest first")
 def list_runs(
     ctx: Context,
-    tenant: Tenant,
-    status: Annotated[Literal["running", "ok", "failed"] | None, Query()] = None,
-    since: Annotated[
-        str | None, Query(description="ISO 8601 time, or a look-back such as 15m, 2h, 7d")
-    ] = None,
+    store: Store,
+    status: Annotated[RunStatus | None, Query()] = None,
+    since: Annotated[str | None, Query(description=SINCE)] = None,
     agent: Annotated[str | None, Query(description="agent name (gen_ai.agent.name)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    since_dt = parse_since(since)
-    with ctx.manager.get_engine(tenant).connect() as conn:
-        rows = queries.list_runs(
-            conn, status=status, since=since_dt, agent=agent, limit=limit + 1, offset=offset
-        )
+    rows = store.runs(
+        status=status, since=parse_since(since), agent=agent, limit=limit + 1, offset=offset
+    )
     more = len(rows) > limit
     return {
-        "runs": [_with_link(ctx, r) for r in rows[:limit]],
+        "runs": [_with_link(ctx.settings, r) for r in rows[:limit]],
         "limit": limit,
         "offset": offset,
         "next_offset": offset + limit if more else None,
@@ -121,22 +111,21 @@ def list_runs(
 )
 def run_errors(
     ctx: Context,
-    tenant: Tenant,
+    store: Store,
     run_id: str,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    rid = _resolve(ctx, tenant, run_id)
-    with ctx.manager.get_engine(tenant).connect() as conn:
-        errors = queries.get_errors(conn, rid)
-    page = errors[offset : offset + limit]
+    rid = _resolve(store, run_id)
+    total = store.error_summary(rid).total
+    page = store.errors(rid, limit=limit, offset=offset) if offset < total else []
     return {
         "run_id": str(rid),
-        "errors": [_with_link(ctx, e) for e in page],
-        "total": len(errors),
+        "errors": [_with_link(ctx.settings, e) for e in page],
+        "total": total,
         "limit": limit,
         "offset": offset,
-        "next_offset": offset + limit if offset + limit < len(errors) else None,
+        "next_offset": offset + limit if offset + limit < total else None,
     }
 
 
@@ -146,20 +135,15 @@ def run_errors(
     responses=_NOT_FOUND,
     summary="Counts by category and source, and the distinct error shapes",
 )
-def run_error_summary(ctx: Context, tenant: Tenant, run_id: str) -> dict[str, Any]:
-    rid = _resolve(ctx, tenant, run_id)
-    with ctx.manager.get_engine(tenant).connect() as conn:
-        summary = queries.error_summary(conn, rid)
-        run = queries.get_run(conn, rid)
-    summary["run_id"] = str(rid)
-    summary["trace_url"] = ctx.settings.trace_url(run["trace_id"] if run else None)
-    return summary
-
-
-def _service(ctx: AppContext, tenant: str) -> Any:
-    from otel_diag.diagnosis.service import DiagnosticsService  # lazy: the LLM path is heavy
-
-    return DiagnosticsService(tenant_id=tenant, manager=ctx.manager, settings=ctx.settings)
+def run_error_summary(ctx: Context, store: Store, run_id: str) -> dict[str, Any]:
+    rid = _resolve(store, run_id)
+    summary = store.error_summary(rid)
+    run = store.run(rid)
+    return {
+        **to_json(summary),
+        "run_id": str(rid),
+        "trace_url": ctx.settings.trace_url(run.trace_id if run else None),
+    }
 
 
 @router.post(
@@ -170,20 +154,26 @@ def _service(ctx: AppContext, tenant: str) -> Any:
 )
 def diagnose_run(
     ctx: Context,
-    tenant: Tenant,
+    store: Store,
     run_id: str,
     force: Annotated[
         bool, Query(description="diagnose again even if a report for these errors exists")
     ] = False,
 ) -> dict[str, Any]:
-    from otel_diag.diagnosis.service import DiagnosisDisabledError, NothingToDiagnoseError
+    # lazy: the LLM path (litellm) is heavy, and most servers never diagnose on request
+    from otel_diag.diagnosis.service import (
+        DiagnosisDisabledError,
+        DiagnosticsService,
+        NothingToDiagnoseError,
+    )
 
-    rid = _resolve(ctx, tenant, run_id)
+    rid = _resolve(store, run_id)
+    service = DiagnosticsService(store.tenant, manager=ctx.storage, settings=ctx.settings)
     try:
-        report: dict[str, Any] = _service(ctx, tenant).analyze_failure(str(rid), force=force)
+        report = service.analyze_failure(rid, force=force)
     except (NothingToDiagnoseError, DiagnosisDisabledError) as exc:
         raise HTTPException(409, str(exc)) from None
-    return report
+    return to_json(report)
 
 
 @router.get(
@@ -192,10 +182,9 @@ def diagnose_run(
     responses=_NOT_FOUND,
     summary="The latest diagnosis of a run",
 )
-def run_diagnostics(ctx: Context, tenant: Tenant, run_id: str) -> dict[str, Any]:
-    rid = _resolve(ctx, tenant, run_id)
-    with ctx.manager.get_engine(tenant).connect() as conn:
-        report = queries.latest_diagnosis(conn, rid)
-    if report is None:
+def run_diagnostics(store: Store, run_id: str) -> dict[str, Any]:
+    rid = _resolve(store, run_id)
+    latest = store.reports(rid, limit=1)
+    if not latest:
         raise HTTPException(404, f"run {run_id!r} has no diagnosis yet")
-    return report
+    return to_json(latest[0])

@@ -1,8 +1,8 @@
 """Response models of the REST API: they document the OpenAPI schema and fix the field set.
 
-Rows come from :mod:`otel_diag.store.sql.queries` as JSON-ready dicts; these models pick the
-public fields and add ``trace_url`` (a link to the trace in Jaeger or Tempo, from
-``OTEL_DIAG_TRACE_URL_TEMPLATE``).
+Rows come from the storage port as typed rows (:mod:`otel_diag.rows`), made JSON by
+:func:`otel_diag.rows.to_json`; these models pick the public fields and add ``trace_url``
+(a link to the trace in Jaeger or Tempo, from ``OTEL_DIAG_TRACE_URL_TEMPLATE``).
 """
 
 from __future__ import annotations

@@ -1,29 +1,25 @@
 """Options and plumbing every ``otel-diag`` command shares.
 
-``@store_options`` adds ``--database-url`` and ``--tenant``; :func:`open_store` turns them
-into settings and an engine, and :func:`fail` is the one way a command reports a user error:
-one line on stderr, exit status 1, no traceback.
+``@store_options`` adds ``--database-url`` and ``--tenant``; :func:`open_store` turns
+settings into the storage and the tenant's store (:mod:`otel_diag.store.port`), and
+:func:`fail` is the one way a command reports a user error: one line on stderr, exit status
+1, no traceback. :func:`database_failures` gives a database that fails mid-command (down,
+locked, timed out, emptied) the same one line.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
 
 import click
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from otel_diag.cli.notice import first_use_notice
 from otel_diag.config import Settings, load_settings
-from otel_diag.store.sql.engine import (
-    DatabaseURLError,
-    InvalidTenantError,
-    TenantDBManager,
-    tenant_url,
-)
+from otel_diag.store import open_storage
+from otel_diag.store.port import Storage, TenantStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,46 +53,70 @@ def settings_from(database_url: str | None, tenant: str | None = None, **extra: 
         fail(str(exc))
 
 
-def open_store(settings: Settings) -> tuple[TenantDBManager, Engine]:
-    """Manager and the tenant's engine, or a one-line error for bad URLs / dead databases."""
-    manager = TenantDBManager(settings.resolved_database_url, settings)
+def open_store(settings: Settings) -> tuple[Storage, TenantStore]:
+    """The storage and the tenant's store, or a one-line error for a bad URL or tenant id or
+    a database that will not open."""
+    storage = open_storage(settings)
+    return storage, open_tenant(storage, settings)
+
+
+def open_tenant(storage: Storage, settings: Settings) -> TenantStore:
+    """The tenant's store (its database created and migrated if new), or a one-line error.
+
+    Opening is parsing the URL, connecting and migrating: whatever stops it (no server, no
+    rights, a file that is not a database), the user gets one line that names the database.
+    """
     try:
-        engine = manager.get_engine(settings.tenant)
-        first_use_notice(settings)
-        return manager, engine
-    except (DatabaseURLError, InvalidTenantError) as exc:
+        store = storage.tenant(settings.tenant)
+    except ValueError as exc:  # an unusable URL or an invalid tenant id: the message says which
+        storage.dispose()
         fail(str(exc))
-    except SQLAlchemyError as exc:
-        manager.dispose()
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        fail(f"cannot open database {_where(settings)}: {detail[0] if detail else exc}")
     except OSError as exc:
-        fail(f"cannot open database {_where(settings)}: {exc}")
+        storage.dispose()
+        fail(f"cannot open database {where(settings)}: {exc}")
+    except Exception as exc:
+        storage.dispose()
+        fail(f"cannot open database {where(settings)}: {first_line(exc)}")
+    first_use_notice(settings)
+    return store
 
 
-def open_manager(settings: Settings) -> TenantDBManager:
-    """A manager over the configured URL, checked but with no tenant opened yet."""
+def open_all_tenants(settings: Settings) -> Storage:
+    """The storage over the configured URL with no tenant opened yet (a worker finds its
+    tenants itself), or a one-line error for a URL it cannot use."""
+    storage = open_storage(settings)
     try:
-        tenant_url(settings.resolved_database_url, settings.tenant)
-    except DatabaseURLError as exc:
+        storage.discover_tenants()
+    except ValueError as exc:
+        storage.dispose()
         fail(str(exc))
-    return TenantDBManager(settings.resolved_database_url, settings)
+    except Exception as exc:
+        if not (storage.is_transient(exc) or storage.is_schema_missing(exc)):
+            storage.dispose()
+            fail(f"cannot open database {where(settings)}: {first_line(exc)}")
+        # Down for now: a worker waits for its database.
+    return storage
 
 
-def _where(settings: Settings) -> str:
+@contextmanager
+def database_failures(storage: Storage) -> Iterator[None]:
+    """Turn the database failing inside the block (down, locked, timed out, its schema gone)
+    into a one-line error; anything else (a bug) keeps its traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if storage.is_transient(exc) or storage.is_schema_missing(exc):
+            fail(f"database error: {first_line(exc)}")
+        raise
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of what the driver said (the wrapped driver error when there is one)."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return detail[0] if detail else type(exc).__name__
+
+
+def where(settings: Settings) -> str:
+    """The database a message names: its URL without the user and password."""
     url = settings.resolved_database_url
     return url.split("@")[-1] if "@" in url else url
-
-
-def handle_errors(func: F) -> F:
-    """Turn database errors raised mid-command into one-line errors too."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SQLAlchemyError as exc:
-            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            fail(f"database error: {detail[0] if detail else type(exc).__name__}")
-
-    return wrapper  # type: ignore[return-value]

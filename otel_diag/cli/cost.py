@@ -13,10 +13,9 @@ from typing import Any
 import click
 
 from otel_diag.cli import render
-from otel_diag.cli.common import handle_errors, store_options
+from otel_diag.cli.common import store_options
 from otel_diag.cli.options import json_option, since_option
 from otel_diag.cli.session import window_report
-from otel_diag.store.sql.analytics import cost_breakdown
 
 _USAGE = ("calls", "input tokens", "output tokens", "cost")
 
@@ -25,12 +24,13 @@ _USAGE = ("calls", "input tokens", "output tokens", "cost")
 @store_options
 @since_option("7d", "Window start: 24h, 7d or an ISO time.")
 @json_option
-@handle_errors
 def cost_command(
     database_url: str | None, tenant: str | None, since: datetime, as_json: bool
 ) -> None:
     """Cost analysis over --since: by model, agent and day; unpriced tokens; mismatches."""
-    settings, data = window_report(database_url, tenant, since, cost_breakdown)
+    settings, data = window_report(
+        database_url, tenant, since, lambda store, start, end: store.cost_breakdown(start, end)
+    )
     if as_json:
         render.emit_json(data)
         return

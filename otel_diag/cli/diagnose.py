@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import uuid
 from typing import Any
 
 import click
@@ -21,16 +20,17 @@ from rich.text import Text
 
 from otel_diag.cli import render
 from otel_diag.cli.common import (
+    database_failures,
     fail,
-    handle_errors,
-    open_manager,
+    open_all_tenants,
     open_store,
     settings_from,
     store_options,
 )
 from otel_diag.cli.options import json_option
 from otel_diag.config import Settings
-from otel_diag.store.sql.queries import AmbiguousRunError, get_run
+from otel_diag.rows import Report, Run, to_json
+from otel_diag.store.port import AmbiguousRunError
 
 
 @click.command("diagnose")
@@ -45,7 +45,6 @@ from otel_diag.store.sql.queries import AmbiguousRunError, get_run
     "completes, until SIGINT/SIGTERM.",
 )
 @click.option("--once", is_flag=True, help="With --worker: diagnose what is ready, then exit.")
-@handle_errors
 def diagnose_command(
     run: str | None,
     database_url: str | None,
@@ -76,55 +75,58 @@ def _one(settings: Settings, ref: str, force: bool, as_json: bool) -> None:
         RunNotFoundError,
     )
 
-    manager, engine = open_store(settings)
+    storage, store = open_store(settings)
     try:
-        service = DiagnosticsService(settings.tenant, manager=manager, settings=settings)
-        try:
-            report = service.analyze_failure(ref, force=force)
-        except RunNotFoundError:
-            fail(f"no run matches {ref!r} (give a run id, a unique prefix of one, or a trace id)")
-        except AmbiguousRunError as exc:
-            fail(f"{exc}; type more characters")
-        except (NothingToDiagnoseError, DiagnosisDisabledError) as exc:
-            fail(str(exc))
-        with engine.connect() as conn:
-            run = get_run(conn, uuid.UUID(report["run_id"])) or {}
+        with database_failures(storage):
+            service = DiagnosticsService(settings.tenant, manager=storage, settings=settings)
+            try:
+                report = service.analyze_failure(ref, force=force)
+            except RunNotFoundError:
+                fail(
+                    f"no run matches {ref!r} (give a run id, a unique prefix of one, or a trace id)"
+                )
+            except AmbiguousRunError as exc:
+                fail(f"{exc}; type more characters")
+            except (NothingToDiagnoseError, DiagnosisDisabledError) as exc:
+                fail(str(exc))
+            run = store.run(report.run_id)
     finally:
-        manager.dispose()
-    report["trace_url"] = settings.trace_url(run.get("trace_id"))
+        storage.dispose()
+    trace_url = settings.trace_url(run.trace_id if run else None)
     if as_json:
-        render.emit_json(report)
+        render.emit_json({**to_json(report), "trace_url": trace_url})
     else:
-        render.console().print(_panel(report, run))
+        render.console().print(_panel(report, run, trace_url))
 
 
-def _panel(report: dict[str, Any], run: dict[str, Any]) -> Panel:
+def _panel(report: Report, run: Run | None, trace_url: str | None) -> Panel:
     actions = render.table(None, "#", "action", "why", right=("#",), text=("action", "why"))
-    for action in report["recommended_actions"]:
+    for action in report.recommended_actions:
         actions.add_row(str(action["priority"]), action["action"], action.get("rationale") or "")
-    by = report["llm_provider"] + (f" ({report['llm_model']})" if report.get("llm_model") else "")
-    if report.get("fallback_reason"):
-        by += f", fallback: {report['fallback_reason']}"
-    if report.get("reused_from"):
-        by += f", reused from report {render.short_id(report['reused_from'])}"
+    by = report.llm_provider + (f" ({report.llm_model})" if report.llm_model else "")
+    if report.fallback_reason:
+        by += f", fallback: {report.fallback_reason}"
+    if report.reused_from:
+        by += f", reused from report {render.short_id(report.reused_from)}"
     usage = (
-        f"{render.count(report.get('prompt_tokens'))} prompt / "
-        f"{render.count(report.get('completion_tokens'))} completion tokens, "
-        f"{render.money(report.get('cost_usd'))}, {render.millis(report.get('latency_ms'))}"
+        f"{render.count(report.prompt_tokens)} prompt / "
+        f"{render.count(report.completion_tokens)} completion tokens, "
+        f"{render.money(report.cost_usd)}, {render.millis(report.latency_ms)}"
     )
+    name = run.name if run is not None else None
     facts = [
-        Text.assemble(("run        ", "bold"), str(report["run_id"]), f"  {run.get('name') or ''}"),
-        Text.assemble(("category   ", "bold"), report.get("error_category") or render.NONE),
-        Text.assemble(("resume at  ", "bold"), report.get("resume_step") or "start over"),
-        Text.assemble(("confidence ", "bold"), f"{report['confidence_score']:.2f}"),
+        Text.assemble(("run        ", "bold"), str(report.run_id), f"  {name or ''}"),
+        Text.assemble(("category   ", "bold"), report.error_category or render.NONE),
+        Text.assemble(("resume at  ", "bold"), report.resume_step or "start over"),
+        Text.assemble(("confidence ", "bold"), f"{report.confidence_score:.2f}"),
         Text.assemble(("by         ", "bold"), by),
         Text.assemble(("usage      ", "bold"), usage),
     ]
-    if report.get("trace_url"):
-        facts.append(Text.assemble(("trace      ", "bold"), report["trace_url"]))
+    if trace_url:
+        facts.append(Text.assemble(("trace      ", "bold"), trace_url))
     return Panel(
-        Group(Text(report["root_cause_analysis"]), Text(""), actions, Text(""), *facts),
-        title=f"Diagnosis ({render.when(report['created_at'])})",
+        Group(Text(report.root_cause_analysis), Text(""), actions, Text(""), *facts),
+        title=f"Diagnosis ({render.when(report.created_at)})",
         title_align="left",
         expand=False,
     )
@@ -137,17 +139,18 @@ def _worker(settings: Settings, once: bool, as_json: bool) -> None:
         fail("diagnosis is off (OTEL_DIAG_DIAGNOSIS=off)")
     # No tenant is opened up front: the worker serves the tenants it discovers (the key
     # tenants, the databases that exist), and with keys there may be no 'default' at all.
-    manager = open_manager(settings)
-    worker = DiagnosisWorker(manager, settings)
+    storage = open_all_tenants(settings)
+    worker = DiagnosisWorker(storage, settings)
     out = render.console(stderr=as_json)
     try:
         if once:
-            stored = worker.drain()
+            with database_failures(storage):
+                stored = worker.drain()
             out.print(f"diagnosed {stored} run(s)")
         else:
             _serve(worker, out)
     finally:
-        manager.dispose()
+        storage.dispose()
     if as_json:
         render.emit_json({"worker_id": worker.worker_id, **dict(worker.stats)})
 

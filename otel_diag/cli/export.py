@@ -16,10 +16,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
 import click
 from rich.progress import (
@@ -33,21 +33,18 @@ from rich.progress import (
 )
 
 from otel_diag.cli import render
-from otel_diag.cli.common import fail, handle_errors, store_options
+from otel_diag.cli.common import fail, store_options
 from otel_diag.cli.options import SINCE, json_option, run_filter_options, since_option
 from otel_diag.cli.session import reading, resolve_or_fail
-from otel_diag.store.sql.file_export import (
-    EXPORTS,
-    JSON_COLUMNS,
-    ExportFilter,
-    can_copy,
-    columns,
-    copy_csv,
-    count_rows,
-    iter_batches,
-)
+from otel_diag.store.port import ExportFilter, ExportLayout, ExportTable, TenantStore
 
-Writer = Callable[[Sequence[Sequence[Any]]], None]
+Batches = Iterator[Sequence[Sequence[Any]]]
+Advance = Callable[[int], None]
+
+
+class OutputError(Exception):
+    """Writing the export's file failed (a full disk, a closed pipe): told apart from the
+    database failing, and reported as ``cannot write OUTPUT``."""
 
 
 @click.command("export")
@@ -69,7 +66,7 @@ Writer = Callable[[Sequence[Sequence[Any]]], None]
 @click.option(
     "--table",
     "table_name",
-    type=click.Choice(sorted(EXPORTS)),
+    type=click.Choice(get_args(ExportTable)),
     default="errors",
     show_default=True,
     help="What to export.",
@@ -85,13 +82,12 @@ Writer = Callable[[Sequence[Sequence[Any]]], None]
     help="Progress bar (default: when stderr is a terminal).",
 )
 @json_option
-@handle_errors
 def export_command(
     database_url: str | None,
     tenant: str | None,
     fmt: str | None,
     output: str,
-    table_name: str,
+    table_name: ExportTable,
     status: str | None,
     agent: str | None,
     since: datetime | None,
@@ -105,30 +101,25 @@ def export_command(
     fmt = fmt or _format_from_suffix(output)
     show_progress = sys.stderr.isatty() if progress is None else progress
     started = time.perf_counter()
-    with reading(database_url, tenant) as (settings, conn):
-        run_id = resolve_or_fail(conn, run_ref) if run_ref else None
-        flt = ExportFilter(
-            since=since, until=until, run_id=run_id, status=status, agent=agent, limit=limit
-        )
-        template = settings.trace_url_template
-        names = list(columns(table_name, trace_url=bool(template)))
-        with _destination(output) as stream:
-            if fmt == "csv" and can_copy(conn):
-                # PostgreSQL renders the CSV itself; progress is in bytes.
-                stream.flush()
-                binary = stream.buffer
-                with _progress(show_progress, None, unit="bytes") as advance:
-
-                    def write(chunk: bytes) -> None:
-                        binary.write(chunk)
-                        advance(len(chunk))
-
-                    written = copy_csv(conn, table_name, flt, write, trace_url_template=template)
-            else:
-                total = count_rows(conn, table_name, flt) if show_progress else None
-                batches = iter_batches(conn, table_name, flt, trace_url_template=template)
-                with _progress(show_progress, total) as advance:
-                    written = _WRITERS[fmt](stream, names, batches, advance)
+    try:
+        with reading(database_url, tenant) as (settings, store):
+            run_id = resolve_or_fail(store, run_ref) if run_ref else None
+            flt = ExportFilter(
+                since=since, until=until, run_id=run_id, status=status, agent=agent, limit=limit
+            )
+            template = settings.trace_url_template
+            with _destination(output) as stream:
+                written = None
+                if fmt == "csv":  # the database may render the CSV itself (COPY)
+                    written = _database_csv(store, table_name, flt, template, stream, show_progress)
+                if written is None:
+                    layout = store.export_layout(table_name, trace_url=bool(template))
+                    total = store.export_count(table_name, flt) if show_progress else None
+                    batches = store.export_batches(table_name, flt, trace_url_template=template)
+                    with _progress(show_progress, total) as advance:
+                        written = _WRITERS[fmt](stream, layout, batches, advance)
+    except OutputError as exc:
+        fail(f"cannot write {output}: {exc}")
     seconds = time.perf_counter() - started
     rate = written / seconds if seconds > 0 else 0.0
     summary = {
@@ -154,27 +145,94 @@ def _format_from_suffix(output: str) -> str:
     return {"json": "json", "jsonl": "jsonl", "ndjson": "jsonl"}.get(suffix, "csv")
 
 
+class _Output:
+    """The export's destination; a write that fails raises :class:`OutputError`."""
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+        except OSError as exc:
+            raise OutputError(str(exc)) from exc
+
+    def write_bytes(self, data: bytes) -> None:
+        """Bytes past the text layer (flush first): the CSV a database renders itself."""
+        try:
+            self._stream.buffer.write(data)
+        except OSError as exc:
+            raise OutputError(str(exc)) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise OutputError(str(exc)) from exc
+
+
 @contextmanager
-def _destination(output: str) -> Iterator[TextIO]:
+def _destination(output: str) -> Iterator[_Output]:
     """The open output: stdout for '-', else a temp file renamed into place on success."""
     if output == "-":
-        yield sys.stdout
-        sys.stdout.flush()
+        out = _Output(sys.stdout)
+        yield out
+        out.flush()
         return
     target = Path(output)
     if not target.parent.is_dir():
         fail(f"cannot write {output}: directory {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
-            yield stream
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp made it private; a finished export is not
-        os.replace(tmp, target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise OutputError(str(exc)) from exc
+    stream = os.fdopen(fd, "w", encoding="utf-8", newline="")
+    try:
+        try:
+            out = _Output(stream)
+            yield out
+            out.flush()
+        except BaseException:
+            with suppress(OSError):  # the buffer may fail to flush again: the first error says it
+                stream.close()
+            raise
+        try:
+            stream.close()
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)  # mkstemp made it private; a finished export is not
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise OutputError(str(exc)) from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _database_csv(
+    store: TenantStore,
+    table: ExportTable,
+    flt: ExportFilter,
+    template: str | None,
+    out: _Output,
+    show_progress: bool,
+) -> int | None:
+    """The CSV as the database renders it (PostgreSQL's COPY), progress in bytes; None
+    when this store cannot, and then nothing was written."""
+    out.flush()
+    with ExitStack() as stack:
+        advance: Advance | None = None
+
+        def write(chunk: bytes) -> None:
+            nonlocal advance
+            if advance is None:  # the bar appears only when the database writes
+                advance = stack.enter_context(_progress(show_progress, None, unit="bytes"))
+            out.write_bytes(chunk)
+            advance(len(chunk))
+
+        return store.export_csv(table, flt, write, trace_url_template=template)
 
 
 @contextmanager
@@ -206,19 +264,20 @@ def _csv_field(value: Any) -> str:
     return repr(value)
 
 
-def _write_csv(stream: TextIO, names: list[str], batches: Any, advance: Any) -> int:
-    stream.write(",".join(names) + "\n")
+def _write_csv(out: _Output, layout: ExportLayout, batches: Batches, advance: Advance) -> int:
+    out.write(",".join(layout.columns) + "\n")
     written = 0
     field = _csv_field
     for batch in batches:
-        stream.write("".join([",".join([field(v) for v in row]) + "\n" for row in batch]))
+        out.write("".join([",".join([field(v) for v in row]) + "\n" for row in batch]))
         written += len(batch)
         advance(len(batch))
     return written
 
 
-def _dicts(names: list[str], batches: Any, advance: Any) -> Iterator[str]:
-    json_at = [i for i, n in enumerate(names) if n in JSON_COLUMNS]
+def _dicts(layout: ExportLayout, batches: Batches, advance: Advance) -> Iterator[str]:
+    names = layout.columns
+    json_at = [i for i, n in enumerate(names) if n in layout.json_columns]
     for batch in batches:
         for row in batch:
             item = dict(zip(names, row, strict=True))
@@ -229,25 +288,25 @@ def _dicts(names: list[str], batches: Any, advance: Any) -> Iterator[str]:
         advance(len(batch))
 
 
-def _write_jsonl(stream: TextIO, names: list[str], batches: Any, advance: Any) -> int:
+def _write_jsonl(out: _Output, layout: ExportLayout, batches: Batches, advance: Advance) -> int:
     written = 0
-    for line in _dicts(names, batches, advance):
-        stream.write(line + "\n")
+    for line in _dicts(layout, batches, advance):
+        out.write(line + "\n")
         written += 1
     return written
 
 
-def _write_json(stream: TextIO, names: list[str], batches: Any, advance: Any) -> int:
+def _write_json(out: _Output, layout: ExportLayout, batches: Batches, advance: Advance) -> int:
     written = 0
-    stream.write("[")
-    for line in _dicts(names, batches, advance):
-        stream.write(("\n" if written == 0 else ",\n") + line)
+    out.write("[")
+    for line in _dicts(layout, batches, advance):
+        out.write(("\n" if written == 0 else ",\n") + line)
         written += 1
-    stream.write("\n]\n" if written else "]\n")
+    out.write("\n]\n" if written else "]\n")
     return written
 
 
-_WRITERS: dict[str, Callable[[TextIO, list[str], Any, Any], int]] = {
+_WRITERS: dict[str, Callable[[_Output, ExportLayout, Batches, Advance], int]] = {
     "csv": _write_csv,
     "jsonl": _write_jsonl,
     "json": _write_json,

@@ -15,11 +15,10 @@ from pathlib import Path
 import click
 
 from otel_diag.cli import render
-from otel_diag.cli.common import fail, open_store
+from otel_diag.cli.common import fail, open_tenant
 from otel_diag.cli.notice import mark_initialized
 from otel_diag.cli.options import json_option
 from otel_diag.config import Settings, load_settings, with_overrides
-from otel_diag.store.sql.migrate import current_revision
 
 _SCHEMES = {
     "postgres://": "postgresql+psycopg://",
@@ -111,11 +110,7 @@ def init_command(
         fail(f"{path} already exists (use --force to overwrite it)")
     kind, url = backend_url(backend, connection, settings.home)
     target = with_overrides(settings, database_url=url)
-    manager, engine = open_store(target)
-    try:
-        revision = current_revision(engine)
-    finally:
-        manager.dispose()
+    revision = _create_or_migrate(target)
     write_config(path, config_text(url))
     mark_initialized(settings)
     env_url = os.environ.get("OTEL_DIAG_DATABASE_URL")
@@ -132,6 +127,24 @@ def init_command(
         render.emit_json(result)
         return
     _print_next_steps(result)
+
+
+def _create_or_migrate(settings: Settings) -> str | None:
+    """Create or migrate the tenant's database (a one-line error if it will not open) and
+    return its schema revision.
+
+    Setup, not a read: it talks to the SQL storage itself, the one implementation that
+    has a schema to create.
+    """
+    from otel_diag.store.sql.engine import TenantDBManager
+    from otel_diag.store.sql.migrate import current_revision
+
+    storage = TenantDBManager(settings.resolved_database_url, settings)
+    try:
+        open_tenant(storage, settings)
+        return current_revision(storage.get_engine(settings.tenant))
+    finally:
+        storage.dispose()
 
 
 def _settings(tenant: str | None, force: bool) -> Settings:

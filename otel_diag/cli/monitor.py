@@ -19,9 +19,8 @@ from rich.live import Live
 from rich.text import Text
 
 from otel_diag.cli import render
-from otel_diag.cli.common import handle_errors, open_store, settings_from, store_options
+from otel_diag.cli.common import database_failures, open_store, settings_from, store_options
 from otel_diag.cli.options import DURATION, json_option
-from otel_diag.store.sql.analytics import monitor_snapshot
 from otel_diag.timewindow import format_duration
 
 MAX_SPARK_MINUTES = 60
@@ -52,7 +51,6 @@ MAX_SPARK_MINUTES = 60
     help="Stop after this many refreshes.",
 )
 @json_option
-@handle_errors
 def monitor_command(
     database_url: str | None,
     tenant: str | None,
@@ -64,12 +62,12 @@ def monitor_command(
 ) -> None:
     """Live dashboard: runs/min, failure rate, cost/min by model, latest errors and diagnoses."""
     settings = settings_from(database_url, tenant)
-    manager, engine = open_store(settings)
+    storage, store = open_store(settings)
     limit = 1 if once else frames
 
     def snapshot() -> dict[str, Any]:
-        with engine.connect() as conn:
-            data = monitor_snapshot(conn, window)
+        with database_failures(storage):
+            data = store.monitor_snapshot(window, datetime.now(UTC))
         data["tenant"] = settings.tenant
         for row in data["latest_errors"]:
             row["trace_url"] = settings.trace_url(row.get("trace_id"))
@@ -100,11 +98,11 @@ def monitor_command(
     except KeyboardInterrupt:
         return
     finally:
-        manager.dispose()
+        storage.dispose()
 
 
 def frame(data: dict[str, Any], window: timedelta) -> Group:
-    """One dashboard frame from a :func:`monitor_snapshot` result."""
+    """One dashboard frame from a :meth:`~otel_diag.store.port.TenantStore.monitor_snapshot`."""
     now = datetime.fromisoformat(data["now"])
     spark = render.sparkline(_per_minute(data, now, window))
     head = Text.assemble(

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from otel_diag.rows import RunStatus
 from otel_diag.timewindow import parse_duration, parse_since
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -70,7 +71,7 @@ def run_filter_options(func: F) -> F:
     func = click.option("--agent", default=None, help="Only runs of this agent.")(func)
     func = click.option(
         "--status",
-        type=click.Choice(["running", "ok", "failed"]),
+        type=click.Choice([status.value for status in RunStatus]),
         default=None,
         help="Only runs with this status.",
     )(func)

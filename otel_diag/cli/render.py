@@ -30,6 +30,7 @@ from rich.text import Text
 
 from otel_diag.config import Settings
 from otel_diag.redact import TRUNCATION_MARKER
+from otel_diag.rows import Run, RunStatus, to_json
 
 NONE = "-"
 OFF_TTY_WIDTH = 160
@@ -40,7 +41,11 @@ is replaced by a ``…[truncated N chars]`` marker."""
 _UNBOUNDED = 1_000_000
 _SPARKS = "▁▂▃▄▅▆▇█"
 _PASSWORD = re.compile(r"(://[^:/@]+:)[^@/]*@")
-_STATUS_STYLE = {"failed": "bold red", "ok": "green", "running": "yellow"}
+_STATUS_STYLE: dict[str, str] = {
+    RunStatus.FAILED: "bold red",
+    RunStatus.OK: "green",
+    RunStatus.RUNNING: "yellow",
+}
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -309,8 +314,17 @@ def print_trace_links(out: Console, links: Sequence[tuple[str, str | None]]) -> 
             out.print(f"  {label}  {url}", soft_wrap=True, highlight=False)
 
 
-def with_trace_urls(rows: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
-    """Each row with ``trace_url`` (None without ``OTEL_DIAG_TRACE_URL_TEMPLATE``)."""
-    for row in rows:
-        row["trace_url"] = settings.trace_url(row.get("trace_id"))
-    return rows
+def traced_json(row: Any, settings: Settings) -> dict[str, Any]:
+    """A row with a ``trace_id`` as ``--json`` shows it: its fields, then ``trace_url``
+    (None without ``OTEL_DIAG_TRACE_URL_TEMPLATE``)."""
+    return {**to_json(row), "trace_url": settings.trace_url(row.trace_id)}
+
+
+def run_json(run: Run, settings: Settings) -> dict[str, Any]:
+    """A run as ``--json`` shows it: its fields, ``duration_ms`` and ``trace_url``."""
+    duration = run.duration_ms
+    return {
+        **to_json(run),
+        "duration_ms": None if duration is None else round(duration, 3),
+        "trace_url": settings.trace_url(run.trace_id),
+    }

@@ -6,23 +6,13 @@ The short id in the first column is a unique prefix: paste it into ``otel-diag e
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import click
 
 from otel_diag.cli import render
-from otel_diag.cli.common import handle_errors, store_options
+from otel_diag.cli.common import store_options
 from otel_diag.cli.options import json_option, run_filter_options, since_option
 from otel_diag.cli.session import reading
-from otel_diag.store.sql.queries import list_runs
-
-
-def run_duration_ms(run: dict[str, Any]) -> float | None:
-    if not run.get("started_at") or not run.get("ended_at"):
-        return None
-    started = datetime.fromisoformat(run["started_at"])
-    ended = datetime.fromisoformat(run["ended_at"])
-    return round((ended - started).total_seconds() * 1000, 3)
 
 
 @click.command("runs")
@@ -31,7 +21,6 @@ def run_duration_ms(run: dict[str, Any]) -> float | None:
 @since_option(None, "Only runs started since (24h, 7d or an ISO time).")
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
 @json_option
-@handle_errors
 def runs_command(
     database_url: str | None,
     tenant: str | None,
@@ -42,13 +31,16 @@ def runs_command(
     as_json: bool,
 ) -> None:
     """List runs (newest first) with status, tokens, cost and error count."""
-    with reading(database_url, tenant) as (settings, conn):
-        rows = list_runs(conn, status=status, since=since, agent=agent, limit=limit)
-    for row in rows:
-        row["duration_ms"] = run_duration_ms(row)
-    render.with_trace_urls(rows, settings)
+    with reading(database_url, tenant) as (settings, store):
+        rows = store.runs(status=status, since=since, agent=agent, limit=limit)
     if as_json:
-        render.emit_json({"tenant": settings.tenant, "count": len(rows), "runs": rows})
+        render.emit_json(
+            {
+                "tenant": settings.tenant,
+                "count": len(rows),
+                "runs": [render.run_json(run, settings) for run in rows],
+            }
+        )
         return
     out = render.console()
     if not rows:
@@ -73,20 +65,21 @@ def runs_command(
     ]
     numbers = ("duration", "llm", "tools", "tokens", "cost", "errors")
     tbl = render.table(f"Runs ({settings.tenant})", *columns, right=numbers, whole=("run",))
-    for run in rows:
+    links = [(render.short_id(run.id), settings.trace_url(run.trace_id)) for run in rows]
+    for run, (short, url) in zip(rows, links, strict=True):
         tbl.add_row(
-            render.linked(render.short_id(run["id"]), run["trace_url"]),
-            render.when(run["started_at"]),
-            render.clip(run["name"], 40),
-            render.clip(run["agent_name"], 24),
-            render.status(run["status"]),
-            render.millis(run["duration_ms"]),
-            render.count(run["llm_calls"]),
-            render.count(run["tool_calls"]),
-            render.count(run["input_tokens"] + run["output_tokens"]),
-            render.money(run["cost_usd"], unpriced=bool(run["unpriced_tokens"])),
-            render.count(run["error_count"]),
-            run["diagnosis_state"] or render.NONE,
+            render.linked(short, url),
+            render.when(run.started_at),
+            render.clip(run.name, 40),
+            render.clip(run.agent_name, 24),
+            render.status(run.status),
+            render.millis(run.duration_ms),
+            render.count(run.llm_calls),
+            render.count(run.tool_calls),
+            render.count(run.input_tokens + run.output_tokens),
+            render.money(run.cost_usd, unpriced=bool(run.unpriced_tokens)),
+            render.count(run.error_count),
+            run.diagnosis_state or render.NONE,
         )
     out.print(tbl)
-    render.print_trace_links(out, [(render.short_id(r["id"]), r["trace_url"]) for r in rows])
+    render.print_trace_links(out, links)

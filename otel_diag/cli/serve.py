@@ -11,7 +11,7 @@ import logging
 
 import click
 
-from otel_diag.cli.common import fail, settings_from
+from otel_diag.cli.common import fail, first_line, settings_from, where
 
 
 @click.command("serve")
@@ -59,29 +59,29 @@ def serve_command(
     from otel_diag.server.runner import run_until_signal  # grpc, FastAPI: only for serve
     from otel_diag.server.serve import BindRefused, OtelDiagServer
     from otel_diag.server.services import background_services
-    from otel_diag.store.sql.engine import TenantDBManager
+    from otel_diag.store import open_storage
     from otel_diag.tenancy import TenancyConfigError
 
-    manager = TenantDBManager(settings.resolved_database_url, settings)
+    storage = open_storage(settings)
     try:
-        services = [] if no_background else background_services(manager, settings)
+        services = [] if no_background else background_services(storage, settings)
         server = OtelDiagServer(
             settings,
             host=host,
             grpc_port=grpc_port,
             http_port=http_port,
             insecure=insecure,
-            manager=manager,
+            storage=storage,
             services=services,
         )
     except (BindRefused, TenancyConfigError, ValueError) as exc:  # incl. a bad alert rule
-        manager.dispose()
+        storage.dispose()
         fail(str(exc))
 
     def started(s: OtelDiagServer) -> None:
         click.echo(
             f"otel-diag serving: OTLP/gRPC {host}:{s.grpc_port}  "
-            f"OTLP/HTTP + API http://{host}:{s.http_port}  (database {_where(manager.base_url)})",
+            f"OTLP/HTTP + API http://{host}:{s.http_port}  (database {where(settings)})",
             err=True,
         )
 
@@ -91,11 +91,6 @@ def serve_command(
     except OSError as exc:
         fail(str(exc))
     except Exception as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        fail(f"serve stopped: {detail[0] if detail else type(exc).__name__}")
+        fail(f"serve stopped: {first_line(exc)}")
     finally:
-        manager.dispose()
-
-
-def _where(url: str) -> str:
-    return url.split("@")[-1] if "@" in url else url
+        storage.dispose()

@@ -1,8 +1,9 @@
 """Open the store for one command, and turn a typed run reference into a run id.
 
 Commands read through :func:`reading`: settings from flags / env / config, the tenant's
-engine (a one-line error for a bad URL or a dead database), one connection, and the engines
-disposed afterwards, so a CLI process never leaves pooled connections behind.
+:class:`~otel_diag.store.port.TenantStore` (a one-line error for a bad URL or a dead
+database, and for a database that fails while the block reads), and the storage disposed
+afterwards, so a CLI process never leaves pooled connections behind.
 """
 
 from __future__ import annotations
@@ -11,34 +12,31 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from otel_diag.cli.common import fail, open_store, settings_from
+from otel_diag.cli.common import database_failures, fail, open_store, settings_from
 from otel_diag.config import Settings
-from otel_diag.store.sql.queries import AmbiguousRunError, resolve_run
-
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
+from otel_diag.store.port import AmbiguousRunError, TenantStore
 
 
 @contextmanager
 def reading(
     database_url: str | None, tenant: str | None, **extra: Any
-) -> Iterator[tuple[Settings, Connection]]:
-    """``(settings, connection)`` for the tenant's database."""
+) -> Iterator[tuple[Settings, TenantStore]]:
+    """``(settings, store)`` for the tenant's data."""
     settings = settings_from(database_url, tenant, **extra)
-    manager, engine = open_store(settings)
+    storage, store = open_store(settings)
     try:
-        with engine.connect() as conn:
-            yield settings, conn
+        with database_failures(storage):
+            yield settings, store
     finally:
-        manager.dispose()
+        storage.dispose()
 
 
-def resolve_or_fail(conn: Connection, ref: str) -> uuid.UUID:
+def resolve_or_fail(store: TenantStore, ref: str) -> uuid.UUID:
     """The run a user means by ``ref`` (full UUID, unique prefix, trace id), or exit 1."""
     try:
-        run_id = resolve_run(conn, ref)
+        run_id = store.resolve_run(ref)
     except AmbiguousRunError as exc:
         fail(f"{exc}; type more characters")
     if run_id is None:
@@ -50,11 +48,11 @@ def window_report(
     database_url: str | None,
     tenant: str | None,
     since: datetime,
-    compute: Callable[[Connection, datetime, datetime], dict[str, Any]],
+    compute: Callable[[TenantStore, datetime, datetime], dict[str, Any]],
 ) -> tuple[Settings, dict[str, Any]]:
-    """``compute(conn, since, now)`` for a time-window command, with the window stated."""
+    """``compute(store, since, now)`` for a time-window command, with the window stated."""
     until = datetime.now(UTC)
-    with reading(database_url, tenant) as (settings, conn):
-        data = compute(conn, since, until)
+    with reading(database_url, tenant) as (settings, store):
+        data = compute(store, since, until)
     window = {"tenant": settings.tenant, "since": since.isoformat(), "until": until.isoformat()}
     return settings, {**window, **data}

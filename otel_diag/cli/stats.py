@@ -11,22 +11,22 @@ from datetime import datetime
 import click
 
 from otel_diag.cli import render
-from otel_diag.cli.common import handle_errors, store_options
+from otel_diag.cli.common import store_options
 from otel_diag.cli.options import json_option, since_option
 from otel_diag.cli.session import window_report
-from otel_diag.store.sql.analytics import run_stats
 
 
 @click.command("stats")
 @store_options
 @since_option("24h", "Window start: 24h, 7d or an ISO time.")
 @json_option
-@handle_errors
 def stats_command(
     database_url: str | None, tenant: str | None, since: datetime, as_json: bool
 ) -> None:
     """Totals and per-agent comparison: failure rate, p50/p95 duration, tokens, cost."""
-    settings, data = window_report(database_url, tenant, since, run_stats)
+    settings, data = window_report(
+        database_url, tenant, since, lambda store, start, end: store.run_stats(start, end)
+    )
     if as_json:
         render.emit_json(data)
         return

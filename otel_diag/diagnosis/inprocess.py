@@ -15,7 +15,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from otel_diag.config import Settings
-from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.port import Storage
 
 if TYPE_CHECKING:
     from otel_diag.diagnosis.worker import DiagnosisWorker
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def start_in_process(manager: TenantDBManager, settings: Settings) -> DiagnosisWorker | None:
+def start_in_process(manager: Storage, settings: Settings) -> DiagnosisWorker | None:
     """A started worker, or None (diagnosis off, not configured, or it failed to start)."""
     if not settings.diagnosis_in_process or settings.diagnosis == "off":
         return None

@@ -21,13 +21,14 @@ Confidence is honest and lower than a good LLM answer: at most 0.6.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from otel_diag.diagnosis.rule_texts import analysis_text, recommended_actions
 from otel_diag.diagnosis.schema import Diagnosis, round_confidence
+from otel_diag.rows import ErrorRow, Run, Step
 
 GENERIC = frozenset({"internal", "tool_error"})
 LEAF_KINDS = frozenset({"llm", "tool"})
@@ -48,34 +49,30 @@ class _Step:
 
 @dataclass(slots=True)
 class _Error:
-    row: Mapping[str, Any]
+    row: ErrorRow
     step: _Step | None
     time: datetime
     depth: int
 
     @property
     def key(self) -> tuple[str, str]:
-        return (str(self.row["error_type"]), str(self.row["error_message"])[:500])
+        return (self.row.error_type, self.row.error_message[:500])
 
     @property
     def category(self) -> str:
-        return str(self.row["error_category"])
+        return self.row.error_category
 
 
-def _dt(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-
-
-def _build_steps(rows: Sequence[Mapping[str, Any]]) -> dict[str, _Step]:
+def _build_steps(rows: Sequence[Step]) -> dict[str, _Step]:
     by_span = {
-        str(r["span_id"]): _Step(
-            name=str(r["step_name"]),
-            kind=str(r["kind"]),
-            status=str(r["status"]),
-            attempt=int(r.get("attempt") or 1),
-            span_id=str(r["span_id"]),
-            parent=r.get("parent_span_id"),
-            start=_dt(r["started_at"]),
+        r.span_id: _Step(
+            name=r.step_name,
+            kind=r.kind,
+            status=r.status,
+            attempt=r.attempt or 1,
+            span_id=r.span_id,
+            parent=r.parent_span_id,
+            start=r.started_at,
         )
         for r in rows
     }
@@ -187,16 +184,14 @@ def _attempts(failed: _Step, unit: str, steps: Sequence[_Step]) -> int:
 
 
 def diagnose_by_rules(
-    run: Mapping[str, Any],
-    step_rows: Sequence[Mapping[str, Any]],
-    error_rows: Sequence[Mapping[str, Any]],
+    run: Run, step_rows: Sequence[Step], error_rows: Sequence[ErrorRow]
 ) -> Diagnosis:
     """A diagnosis from the run's stored rows alone (no network, a few milliseconds)."""
     by_span = _build_steps(step_rows)
     steps = sorted(by_span.values(), key=lambda s: (s.start, len(s.ancestors)))
     if not error_rows:
         return Diagnosis(
-            f"Run {run.get('name') or run.get('id')} has no recorded errors to diagnose.",
+            f"Run {run.name or run.id} has no recorded errors to diagnose.",
             recommended_actions("internal", None, {}),
             None,
             0.1,
@@ -206,11 +201,9 @@ def diagnose_by_rules(
     errors = [
         _Error(
             row,
-            by_span.get(str(row.get("span_id"))),
-            _dt(row["created_at"]),
-            len(by_span[str(row.get("span_id"))].ancestors)
-            if str(row.get("span_id")) in by_span
-            else -1,
+            by_span.get(row.span_id),
+            row.created_at,
+            len(by_span[row.span_id].ancestors) if row.span_id in by_span else -1,
         )
         for row in error_rows
     ]
@@ -220,11 +213,11 @@ def diagnose_by_rules(
     resume: str | None = None
     facts: dict[str, Any] = {
         "category": category,
-        "error_type": str(cause.row["error_type"]),
-        "message": str(cause.row["error_message"]),
-        "step": failed.name if failed else str(cause.row.get("step_name") or ""),
+        "error_type": cause.row.error_type,
+        "message": cause.row.error_message,
+        "step": failed.name if failed else (cause.row.step_name or ""),
         "kind": failed.kind if failed else "span",
-        "model": cause.row.get("model"),
+        "model": cause.row.model,
     }
     if failed is not None:
         resume = _unit(failed)
@@ -242,13 +235,11 @@ def diagnose_by_rules(
     facts["propagated_to"] = list(
         dict.fromkeys(
             [
-                *(str(name) for name in cause.row.get("propagated_to") or ()),
+                *(cause.row.propagated_to or ()),
                 *sorted(
-                    str(e.row.get("step_name"))
+                    str(e.row.step_name)
                     for e in errors
-                    if e.key == cause.key
-                    and e is not cause
-                    and e.row.get("step_name") != facts["step"]
+                    if e.key == cause.key and e is not cause and e.row.step_name != facts["step"]
                 ),
             ]
         )

@@ -8,7 +8,7 @@ One diagnosis, whoever asks for it (the batch worker, the REST API, the CLI):
 3. else, or when the LLM fails, times out or answers something invalid, the rules.
 
 The report is stored in ``diagnostic_reports`` together with the run's claim (see
-:mod:`otel_diag.store.sql.diagnosis_queue`), then emitted as a span linked to the failed trace.
+:class:`otel_diag.store.port.TenantStore`), then emitted as a span linked to the failed trace.
 No database transaction is held while the LLM thinks.
 """
 
@@ -21,13 +21,12 @@ import socket
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import TracerProvider
-from sqlalchemy import Engine
 
 from otel_diag.config import Settings, load_settings
 from otel_diag.diagnosis import reports
@@ -37,9 +36,10 @@ from otel_diag.diagnosis.prompt import build_prompt
 from otel_diag.diagnosis.rules import diagnose_by_rules
 from otel_diag.diagnosis.schema import InvalidAnswer, parse_answer, response_schema
 from otel_diag.diagnosis.span import emit_report_span
-from otel_diag.store.sql import diagnosis_queue as dq
-from otel_diag.store.sql import queries
-from otel_diag.store.sql.engine import TenantDBManager, get_tenant_manager, validate_tenant_id
+from otel_diag.rows import ErrorRow, Report, Run, Step
+from otel_diag.store import open_storage
+from otel_diag.store.port import Claim, Storage, TenantStore
+from otel_diag.tenants import validate_tenant_id
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class DiagnosisDisabledError(RuntimeError):
 
 @dataclass(slots=True)
 class _Produced:
-    row: dict[str, Any]
+    row: Report
     outcome: str  # llm | rules | reused
     llm_ms: float
     produce_ms: float = 0.0
@@ -104,31 +104,34 @@ class DiagnosticsService:
         self,
         tenant_id: str | None = None,
         *,
-        manager: TenantDBManager | None = None,
+        manager: Storage | None = None,
         settings: Settings | None = None,
         tracer_provider: TracerProvider | None = None,
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings or (manager.settings if manager else load_settings())
-        self.manager = manager or get_tenant_manager(self.settings.database_url)
+        self.manager = manager or open_storage(self.settings)
         self.tenant_id = validate_tenant_id(tenant_id or self.settings.tenant)
         self.tracer_provider = tracer_provider
         self.worker_id = worker_id or new_worker_id("api")
         self.timings: deque[Timing] = deque(maxlen=1000)
 
     @property
-    def engine(self) -> Engine:
-        return self.manager.get_engine(self.tenant_id)
+    def store(self) -> TenantStore:
+        return self.manager.tenant(self.tenant_id)
 
     # --- the seed API -------------------------------------------------------------------
-    def get_latest_diagnosis(self, run_id: str | uuid.UUID) -> dict[str, Any] | None:
+    def get_latest_diagnosis(self, run_id: str | uuid.UUID) -> Report | None:
         """The newest stored report of the run, or None (unknown run, or not diagnosed)."""
-        with self.engine.connect() as conn:
-            rid = queries.resolve_run(conn, run_id)
-            return queries.latest_diagnosis(conn, rid) if rid else None
+        store = self.store
+        rid = store.resolve_run(run_id)
+        if rid is None:
+            return None
+        latest = store.reports(rid, limit=1)
+        return latest[0] if latest else None
 
-    def analyze_failure(self, run_id: str | uuid.UUID, force: bool = False) -> dict[str, Any]:
-        """Diagnose a run now and return the stored report (a JSON-ready dict).
+    def analyze_failure(self, run_id: str | uuid.UUID, force: bool = False) -> Report:
+        """Diagnose a run now and return the stored report.
 
         Without ``force``, a report that already answers the run's current errors is
         returned as is, and a worker diagnosing the run right now is waited for (at most
@@ -142,31 +145,34 @@ class DiagnosticsService:
         if isinstance(result, tuple):
             row, run, steps, errors, started_ns = result
             self._emit(row, run, steps, errors, started_ns)
-            return queries.jsonable(row)
+            return row
         return result
 
+    def _load(
+        self, store: TenantStore, run_id: uuid.UUID
+    ) -> tuple[Run, list[Step], list[ErrorRow]] | None:
+        run = store.run(run_id)
+        if run is None:
+            return None
+        return run, store.steps(run_id), store.errors(run_id)
+
     def _analyze(self, run_id: str | uuid.UUID, force: bool) -> Any:
-        engine = self.engine
-        with engine.connect() as conn:
-            rid = queries.resolve_run(conn, run_id)
-            if rid is None:
-                raise RunNotFoundError(f"no run {str(run_id)!r} in tenant {self.tenant_id!r}")
-            loaded = dq.load_run(conn, rid)
-            latest = queries.latest_diagnosis(conn, rid)
-        assert loaded is not None
+        store = self.store
+        rid = store.resolve_run(run_id)
+        if rid is None:
+            raise RunNotFoundError(f"no run {str(run_id)!r} in tenant {self.tenant_id!r}")
+        loaded = self._load(store, rid)
+        if loaded is None:
+            raise RunNotFoundError(f"no run {str(run_id)!r} in tenant {self.tenant_id!r}")
+        latest = store.reports(rid, limit=1)
         run, steps, errors = loaded
         if not errors:
             raise NothingToDiagnoseError(f"run {rid} has no recorded errors")
         fingerprint = reports.run_fingerprint(errors)
-        if not force and latest is not None and latest["fingerprint"] == fingerprint:
-            return latest
-        claim = dq.claim_run(
-            engine,
-            rid,
-            worker_id=self.worker_id,
-            now=utcnow(),
-            lease=claim_lease(self.settings),
-            tenant=self.tenant_id,
+        if not force and latest and latest[0].fingerprint == fingerprint:
+            return latest[0]
+        claim = store.claim_run(
+            rid, worker_id=self.worker_id, now=utcnow(), lease=claim_lease(self.settings)
         )
         if claim is None and not force:
             budget = self.settings.llm_timeout * (self.settings.llm_retries + 1) + 5
@@ -177,69 +183,67 @@ class DiagnosticsService:
         try:
             produced = self._produce(run, steps, errors, fingerprint, force=force)
             t0 = time.perf_counter()
-            stored = claim is not None and dq.complete(
-                engine, claim, produced.row, fingerprint=fingerprint, now=utcnow()
+            stored = claim is not None and store.complete(
+                claim, produced.row, fingerprint=fingerprint, now=utcnow()
             )
             if not stored:
-                dq.insert_report(engine, produced.row)
+                store.insert_report(produced.row)
         except Exception:
             if claim is not None:
                 with contextlib.suppress(Exception):
-                    dq.release(engine, [claim])
+                    store.release([claim])
             raise
         self._record(run, produced, t0)
         return produced.row, run, steps, errors, started_ns
 
     # --- used by the batch worker -------------------------------------------------------
-    def diagnose_claimed(self, claim: dq.Claim) -> dict[str, Any] | None:
+    def diagnose_claimed(self, claim: Claim) -> Report | None:
         """Diagnose a run this worker claimed; None if the run is gone or the claim was lost."""
         with suppress_instrumentation():
-            engine = self.engine
-            with engine.connect() as conn:
-                loaded = dq.load_run(conn, claim.run_id)
+            store = self.store
+            loaded = self._load(store, claim.run_id)
             if loaded is None:
                 return None  # merged into its named run, or deleted
             run, steps, errors = loaded
             if not errors:
-                dq.mark_failed(engine, claim, utcnow())
+                store.mark_failed(claim, utcnow())
                 return None
             fingerprint = reports.run_fingerprint(errors)
             started_ns = time.time_ns()
             produced = self._produce(run, steps, errors, fingerprint, force=False)
             t0 = time.perf_counter()
-            if not dq.complete(engine, claim, produced.row, fingerprint=fingerprint, now=utcnow()):
+            if not store.complete(claim, produced.row, fingerprint=fingerprint, now=utcnow()):
                 logger.info("diagnosis of run %s dropped: its claim was taken over", claim.run_id)
                 return None
             self._record(run, produced, t0)
         self._emit(produced.row, run, steps, errors, started_ns)
-        return queries.jsonable(produced.row)
+        return produced.row
 
     # --- internals ----------------------------------------------------------------------
-    def _record(self, run: dict[str, Any], produced: _Produced, store_started: float) -> None:
+    def _record(self, run: Run, produced: _Produced, store_started: float) -> None:
         store_ms = (time.perf_counter() - store_started) * 1000
         self.timings.append(
-            Timing(str(run["id"]), produced.outcome, produced.produce_ms, produced.llm_ms, store_ms)
+            Timing(str(run.id), produced.outcome, produced.produce_ms, produced.llm_ms, store_ms)
         )
 
     def _wait_for_report(
         self, run_id: uuid.UUID, fingerprint: str | None, budget: float
-    ) -> dict[str, Any] | None:
+    ) -> Report | None:
         deadline = time.monotonic() + budget
         delay = 0.05
         while time.monotonic() < deadline:
-            with self.engine.connect() as conn:
-                latest = queries.latest_diagnosis(conn, run_id)
-            if latest is not None and latest["fingerprint"] == fingerprint:
-                return latest
+            latest = self.store.reports(run_id, limit=1)
+            if latest and latest[0].fingerprint == fingerprint:
+                return latest[0]
             time.sleep(delay)
             delay = min(1.0, delay * 2)
         return None
 
     def _produce(
         self,
-        run: dict[str, Any],
-        steps: list[dict[str, Any]],
-        errors: list[dict[str, Any]],
+        run: Run,
+        steps: list[Step],
+        errors: list[ErrorRow],
         fingerprint: str | None,
         *,
         force: bool,
@@ -247,16 +251,16 @@ class DiagnosticsService:
         t0 = time.perf_counter()
         settings = self.settings
         rules = diagnose_by_rules(run, steps, errors)
-        step_names = list(dict.fromkeys(str(s["step_name"]) for s in steps))
+        step_names = list(dict.fromkeys(s.step_name for s in steps))
 
-        def done(outcome: str, row: dict[str, Any], llm_ms: float = 0.0) -> _Produced:
+        def done(outcome: str, row: Report, llm_ms: float = 0.0) -> _Produced:
             elapsed = (time.perf_counter() - t0) * 1000
-            row["latency_ms"] = round(elapsed, 3)  # the whole diagnosis, LLM included
+            row = replace(row, latency_ms=round(elapsed, 3))  # the whole diagnosis, LLM included
             return _Produced(row, outcome, llm_ms, elapsed)
 
         def fallback(reason: str, spent: LLMResult | None = None, llm_ms: float = 0.0) -> Any:
-            row = reports.rules_row(
-                run["id"],
+            row = reports.rules_report(
+                run.id,
                 rules,
                 reason=reason,
                 fingerprint=fingerprint,
@@ -268,22 +272,20 @@ class DiagnosticsService:
 
         now = utcnow()
         if not force and fingerprint and settings.diagnosis_ttl > 0:
-            with self.engine.connect() as conn:
-                original = dq.find_reusable(
-                    conn, fingerprint, now - timedelta(seconds=settings.diagnosis_ttl)
-                )
+            original = self.store.find_reusable(
+                fingerprint, now - timedelta(seconds=settings.diagnosis_ttl)
+            )
             if original is not None and (
-                original["resume_step"] is None or original["resume_step"] in step_names
+                original.resume_step is None or original.resume_step in step_names
             ):
-                row = reports.reused_row(
-                    run["id"], original, fingerprint=fingerprint, now=now, latency_ms=0.0
+                row = reports.reused_report(
+                    run.id, original, fingerprint=fingerprint, now=now, latency_ms=0.0
                 )
                 return done("reused", row)
         if settings.diagnosis == "rules":
             return fallback("mode_rules")
         if settings.spend_cap_usd_per_hour > 0:
-            with self.engine.connect() as conn:
-                spent = dq.spend_since(conn, now - SPEND_WINDOW)
+            spent = self.store.spend_since(now - SPEND_WINDOW)
             if spent >= settings.spend_cap_usd_per_hour:
                 return fallback("spend_cap")
         prompt = build_prompt(
@@ -308,17 +310,17 @@ class DiagnosticsService:
                 answer.confidence_score,
                 rules.error_category,
             )
-        row = reports.llm_row(
-            run["id"], answer, result, fingerprint=fingerprint, now=utcnow(), latency_ms=0.0
+        row = reports.llm_report(
+            run.id, answer, result, fingerprint=fingerprint, now=utcnow(), latency_ms=0.0
         )
         return done("llm", row, result.latency_ms)
 
     def _emit(
         self,
-        row: dict[str, Any],
-        run: dict[str, Any],
-        steps: list[dict[str, Any]],
-        errors: list[dict[str, Any]],
+        row: Report,
+        run: Run,
+        steps: list[Step],
+        errors: list[ErrorRow],
         started_ns: int,
     ) -> None:
         emit_report_span(

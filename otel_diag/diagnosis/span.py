@@ -28,6 +28,7 @@ from opentelemetry.trace import Link, SpanContext, TraceFlags, TracerProvider
 from otel_diag import otlp
 from otel_diag import semconv as sc
 from otel_diag.redact import safe_text
+from otel_diag.rows import Report, Run
 from otel_diag.version import __version__
 
 logger = logging.getLogger(__name__)
@@ -96,27 +97,25 @@ def _links(targets: Iterable[tuple[str, str]]) -> list[Link]:
     return links
 
 
-def report_attributes(
-    report: Mapping[str, Any], run: Mapping[str, Any], tenant: str | None
-) -> dict[str, Any]:
+def report_attributes(report: Report, run: Run, tenant: str | None) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         sc.DIAGNOSIS_MARKER: True,
-        sc.RUN_ID: str(run["id"]),
-        sc.DIAGNOSIS_REPORT_ID: str(report["id"]),
-        sc.DIAGNOSIS_ROOT_CAUSE: safe_text(report["root_cause_analysis"], 1000),
-        sc.DIAGNOSIS_CONFIDENCE: float(report["confidence_score"]),
-        sc.DIAGNOSIS_PROVIDER: str(report["llm_provider"]),
+        sc.RUN_ID: str(run.id),
+        sc.DIAGNOSIS_REPORT_ID: str(report.id),
+        sc.DIAGNOSIS_ROOT_CAUSE: safe_text(report.root_cause_analysis, 1000),
+        sc.DIAGNOSIS_CONFIDENCE: float(report.confidence_score),
+        sc.DIAGNOSIS_PROVIDER: report.llm_provider,
     }
     optional = {
         sc.TENANT_ID: tenant,
-        sc.DIAGNOSIS_RESUME_STEP: report.get("resume_step"),
-        sc.DIAGNOSIS_CATEGORY: report.get("error_category"),
-        sc.DIAGNOSIS_REUSED_FROM: report.get("reused_from"),
-        sc.DIAGNOSIS_FALLBACK_REASON: report.get("fallback_reason"),
-        sc.GEN_AI_REQUEST_MODEL: report.get("llm_model"),
-        sc.GEN_AI_USAGE_INPUT_TOKENS: report.get("prompt_tokens"),
-        sc.GEN_AI_USAGE_OUTPUT_TOKENS: report.get("completion_tokens"),
-        sc.GEN_AI_USAGE_COST: report.get("cost_usd") or None,
+        sc.DIAGNOSIS_RESUME_STEP: report.resume_step,
+        sc.DIAGNOSIS_CATEGORY: report.error_category,
+        sc.DIAGNOSIS_REUSED_FROM: report.reused_from,
+        sc.DIAGNOSIS_FALLBACK_REASON: report.fallback_reason,
+        sc.GEN_AI_REQUEST_MODEL: report.llm_model,
+        sc.GEN_AI_USAGE_INPUT_TOKENS: report.prompt_tokens,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS: report.completion_tokens,
+        sc.GEN_AI_USAGE_COST: report.cost_usd or None,
     }
     for key, value in optional.items():
         if value is not None:
@@ -125,8 +124,8 @@ def report_attributes(
 
 
 def emit_report_span(
-    report: Mapping[str, Any],
-    run: Mapping[str, Any],
+    report: Report,
+    run: Run,
     link_targets: Iterable[tuple[str, str]],
     *,
     tenant: str | None = None,
@@ -138,7 +137,7 @@ def emit_report_span(
         tracer = (provider or diagnosis_tracer_provider()).get_tracer(
             "otel_diag.diagnosis", __version__
         )
-        name = f"diagnose {safe_text(run.get('name') or run['id'], 200)}"
+        name = f"diagnose {safe_text(run.name or str(run.id), 200)}"
         span = tracer.start_span(
             name,
             context=Context(),  # a new trace: never a child of whatever is current

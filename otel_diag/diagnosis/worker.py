@@ -4,7 +4,7 @@ Like the SDK's BatchSpanProcessor: one loop thread, a bounded amount of work in 
 (claims are taken ``batch_size`` at a time, diagnosed by at most
 ``OTEL_DIAG_DIAGNOSIS_CONCURRENCY`` threads), an explicit ``start()`` / ``stop(timeout)``,
 and nothing ever raised out of its threads. The queue itself lives in the database (see
-:mod:`otel_diag.store.sql.diagnosis_queue`), so it survives restarts and any number of workers
+:class:`otel_diag.store.port.TenantStore`), so it survives restarts and any number of workers
 (``otel-diag serve`` replicas, ``otel-diag diagnose --worker``) can share it; every tenant
 found on storage is served.
 
@@ -28,9 +28,8 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from otel_diag.config import Settings
 from otel_diag.diagnosis import span
 from otel_diag.diagnosis.service import DiagnosticsService, claim_lease, new_worker_id, utcnow
-from otel_diag.store.sql import diagnosis_queue as dq
-from otel_diag.store.sql.engine import TenantDBManager
-from otel_diag.store.sql.failures import is_schema_missing, is_transient
+from otel_diag.rows import RULES_PROVIDER
+from otel_diag.store.port import Claim, Storage
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ class DiagnosisWorker:
 
     def __init__(
         self,
-        manager: TenantDBManager,
+        manager: Storage,
         settings: Settings | None = None,
         *,
         worker_id: str | None = None,
@@ -78,7 +77,7 @@ class DiagnosisWorker:
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._inflight: dict[dq.Claim, Future[bool]] = {}
+        self._inflight: dict[Claim, Future[bool]] = {}
         self._last_claimed = 0
         self._failing = False
         self._tenant_warned: dict[str, float] = {}
@@ -125,13 +124,13 @@ class DiagnosisWorker:
     def _release_unstarted(self) -> None:
         with self._lock:
             unstarted = [c for c, f in self._inflight.items() if f.cancelled()]
-        by_tenant: dict[str, list[dq.Claim]] = {}
+        by_tenant: dict[str, list[Claim]] = {}
         for claim in unstarted:
             by_tenant.setdefault(claim.tenant or self.settings.tenant, []).append(claim)
         for tenant, claims in by_tenant.items():
             try:
                 with suppress_instrumentation():
-                    released = dq.release(self.manager.get_engine(tenant), claims)
+                    released = self.manager.tenant(tenant).release(claims)
                 self._count("released", released)
             except Exception:
                 logger.debug("could not release %d claim(s)", len(claims), exc_info=True)
@@ -165,7 +164,7 @@ class DiagnosisWorker:
     def _tenant_failed(self, tenant: str, exc: Exception) -> None:
         """Skip a tenant whose database is gone or broken: one line per tenant per
         :data:`WARN_INTERVAL_S` (a traceback only for what is not a database failure)."""
-        if is_schema_missing(exc):
+        if self.manager.is_schema_missing(exc):
             self.manager.repair(tenant)
         now = time.monotonic()
         if now - self._tenant_warned.get(tenant, -WARN_INTERVAL_S) < WARN_INTERVAL_S:
@@ -178,7 +177,7 @@ class DiagnosisWorker:
             tenant,
             type(exc).__name__,
             detail[0][:200] if detail else "",
-            exc_info=None if is_transient(exc) else exc,
+            exc_info=None if self.manager.is_transient(exc) else exc,
         )
 
     def drain(self, max_rounds: int = 10_000) -> int:
@@ -217,15 +216,13 @@ class DiagnosisWorker:
 
     def _run_tenant(self, tenant: str) -> tuple[int, int]:
         with suppress_instrumentation():
-            engine = self.manager.get_engine(tenant)
-            claims = dq.claim_ready(
-                engine,
+            store = self.manager.tenant(tenant)
+            claims = store.claim_ready(
                 worker_id=self.worker_id,
                 now=utcnow(),
                 decision_wait=self.settings.decision_wait,
                 lease=self.lease,
                 limit=self.batch_size,
-                tenant=tenant,
             )
         if not claims:
             return 0, 0
@@ -243,16 +240,16 @@ class DiagnosisWorker:
                 self._inflight.pop(claim, None)
         if any(f.cancelled() for f in futures.values()):
             with suppress_instrumentation():
-                dq.release(engine, [c for c, f in futures.items() if f.cancelled()])
+                store.release([c for c, f in futures.items() if f.cancelled()])
         return len(claims), sum(1 for f in futures.values() if not f.cancelled() and f.result())
 
-    def _diagnose(self, tenant: str, claim: dq.Claim) -> bool:
+    def _diagnose(self, tenant: str, claim: Claim) -> bool:
         """One claimed run; never raises (a thread of the pool)."""
         service = self._service(tenant)
         try:
             if self._stop.is_set():
                 with suppress_instrumentation():
-                    self._count("released", dq.release(service.engine, [claim]))
+                    self._count("released", service.store.release([claim]))
                 return False
             report = service.diagnose_claimed(claim)
         except Exception as exc:
@@ -261,17 +258,17 @@ class DiagnosisWorker:
         if report is None:
             self._count("dropped")
             return False
-        if report.get("reused_from"):
+        if report.reused_from:
             kind = "reused"
         else:
-            kind = "rules" if report["llm_provider"] == "rules" else "llm"
+            kind = "rules" if report.llm_provider == RULES_PROVIDER else "llm"
         self._count("stored")
         self._count(kind)
-        if report.get("cost_usd"):
-            self._count("cost_usd_micros", int(report["cost_usd"] * 1_000_000))
+        if report.cost_usd:
+            self._count("cost_usd_micros", int(report.cost_usd * 1_000_000))
         return True
 
-    def _on_failure(self, service: DiagnosticsService, claim: dq.Claim, exc: Exception) -> None:
+    def _on_failure(self, service: DiagnosticsService, claim: Claim, exc: Exception) -> None:
         self._count("failed")
         key = (service.tenant_id, str(claim.run_id))
         with self._lock:
@@ -286,7 +283,7 @@ class DiagnosisWorker:
         if failures >= MAX_FAILURES:
             try:
                 with suppress_instrumentation():
-                    dq.mark_failed(service.engine, claim, utcnow())
+                    service.store.mark_failed(claim, utcnow())
                 with self._lock:
                     self._failures.pop(key, None)
             except Exception:
@@ -340,6 +337,6 @@ class DiagnosisWorker:
         """When the earliest pending run of any known tenant becomes ready."""
         times = []
         for tenant in self.manager.tenants():
-            with suppress_instrumentation(), self.manager.get_engine(tenant).connect() as conn:
-                times.append(dq.next_ready_at(conn, self.settings.decision_wait))
+            with suppress_instrumentation():
+                times.append(self.manager.tenant(tenant).next_ready_at(self.settings.decision_wait))
         return min((t for t in times if t is not None), default=None)

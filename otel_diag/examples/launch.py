@@ -22,7 +22,8 @@ def opentelemetry_instrument() -> str | None:
 
 
 def error_table(title: str, errors: Iterable[dict[str, Any]]) -> Table:
-    """The demo's view of ``error_logs`` rows: where, what kind, and the (redacted) message.
+    """The demo's view of error rows as JSON (the API's ``errors``, or ``to_json`` of the
+    store's rows): where, what kind, and the (redacted) message.
 
     One row per failure occurrence (each retry attempt); the spans an exception propagated
     through are listed under ``propagated to``, not as rows of their own. The CLI's table

@@ -17,7 +17,8 @@ from otel_diag.cli import render
 from otel_diag.config import load_settings
 from otel_diag.error_collector import ErrorCollector
 from otel_diag.examples.launch import error_table, opentelemetry_instrument
-from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.rows import to_json
+from otel_diag.store import open_storage
 
 
 def main() -> int:
@@ -45,11 +46,12 @@ def main() -> int:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     console.print(f"agent exited with {proc.returncode}: {proc.stderr.strip()[-300:]}")
 
-    manager = TenantDBManager(settings=settings)
-    collector = ErrorCollector(manager=manager)
+    storage = open_storage(settings)
+    collector = ErrorCollector(manager=storage)
     ctx = collector.build_diagnostic_context(run_id)
     if ctx is None:
-        console.print(f"[red]no rows for run {run_id} in {manager.base_url}[/red]")
+        console.print(f"[red]no rows for run {run_id} in {storage.base_url}[/red]")
+        storage.dispose()
         return 1
     run = ctx["run"]
     console.print(
@@ -57,9 +59,9 @@ def main() -> int:
         f"llm_calls={run['llm_calls']} tool_calls={run['tool_calls']} "
         f"tokens={run['tokens']} cost_usd={run['cost_usd']}"
     )
-    errors = collector.get_errors_for_run(run_id)
-    console.print(error_table(f"error_logs ({manager.base_url})", errors))
-    manager.dispose()
+    errors = [to_json(e) for e in collector.get_errors_for_run(run_id)]
+    console.print(error_table(f"error_logs ({storage.base_url})", errors))
+    storage.dispose()
     return 0
 
 

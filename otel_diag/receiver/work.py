@@ -4,7 +4,7 @@ Kept apart from the transports and from admission so it can run anywhere: in a t
 the server process, or in a worker process (``OTEL_DIAG_INGEST_PROCESSES``), which takes the
 Python-heavy decode and projection off the server's GIL. Its result is a small picklable
 :class:`Summary`; its failures are :class:`~otel_diag.receiver.errors.IngestError` instances
-(database errors are classified here, where the driver exception is), so nothing
+(database errors are classified here, by the storage that raised them), so nothing
 driver-specific crosses a process boundary.
 """
 
@@ -35,11 +35,9 @@ from otel_diag.receiver.errors import (
 from otel_diag.receiver.memory import TRIM_AFTER_BYTES, release_free_memory, tune_allocator
 from otel_diag.spans.from_otlp import Decoded, MalformedRequest, decode_json, decode_protobuf
 from otel_diag.spans.from_otlp_logs import DecodedLogs, decode_logs_json, decode_logs_protobuf
+from otel_diag.store import open_storage
+from otel_diag.store.port import TenantLimitReached
 from otel_diag.store.sink import SpanSink
-from otel_diag.store.sql.discovery import TenantLimitReached
-from otel_diag.store.sql.engine import TenantDBManager
-from otel_diag.store.sql.failures import is_schema_missing
-from otel_diag.store.sql.failures import is_transient as store_is_transient
 
 logger = logging.getLogger(__name__)
 
@@ -99,11 +97,6 @@ def gunzip(body: bytes | bytearray, limit: int) -> bytes:
     return bytes(out)
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Database failures worth a retry (see :mod:`otel_diag.store.sql.failures`)."""
-    return store_is_transient(exc)
-
-
 def decode_body(
     body: bytes | bytearray, fmt: str, encoding: str | None, limit: int, signal: str = TRACES
 ) -> Decoded:
@@ -143,9 +136,9 @@ def ingest_body(
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         first = detail[0][:300] if detail else type(exc).__name__
         failure: IngestError
-        if is_schema_missing(exc):
+        if sink.storage.is_schema_missing(exc):
             failure = DatabaseNotReady(f"database not ready (no schema; migrating it): {first}")
-        elif is_transient(exc):
+        elif sink.storage.is_transient(exc):
             failure = StoreUnavailable(f"database unavailable: {first}")
         else:
             logger.error("otel-diag: storing spans failed", exc_info=exc)
@@ -185,16 +178,16 @@ _worker_sink: SpanSink | None = None
 
 
 def init_worker(settings: Settings, parent_pid: int) -> None:
-    """Process-pool initializer: die with the server, then one manager and sink per worker."""
+    """Process-pool initializer: die with the server, then one storage and sink per worker."""
     global _worker_sink
     _die_with_parent(parent_pid)
     tune_allocator()
     logging.basicConfig(level=logging.WARNING)
-    manager = TenantDBManager(settings.resolved_database_url, settings)
+    storage = open_storage(settings)
     if not settings.api_keys:  # trusted mode: each process keeps the new-tenant budget
-        manager.limit_new_tenants(settings.new_tenants_per_minute)
-    _worker_sink = SpanSink(manager, settings)
-    atexit.register(manager.dispose)
+        storage.limit_new_tenants(settings.new_tenants_per_minute)
+    _worker_sink = SpanSink(storage, settings)
+    atexit.register(storage.dispose)
 
 
 _PR_SET_PDEATHSIG = 1

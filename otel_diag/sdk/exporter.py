@@ -27,8 +27,8 @@ from otel_diag.spans.from_sdk import from_readable_span
 from otel_diag.spans.record import SpanRecord
 
 if TYPE_CHECKING:
+    from otel_diag.store.port import Storage
     from otel_diag.store.sink import SpanSink, WriteResult
-    from otel_diag.store.sql.engine import TenantDBManager
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class ErrorLogSpanExporter(SpanExporter):
         database_url: str | None = None,
         *,
         tenant_id: str | None = None,
-        manager: TenantDBManager | None = None,
+        manager: Storage | None = None,
         settings: Settings | None = None,
     ) -> None:
         self.settings = settings or load_settings(
@@ -69,12 +69,12 @@ class ErrorLogSpanExporter(SpanExporter):
             self._diagnosis_worker = start_in_process(self.manager, self.settings)
 
     @property
-    def manager(self) -> TenantDBManager:
-        """The tenants' engines spans are written with (the store is loaded on first use)."""
+    def manager(self) -> Storage:
+        """The storage spans are written to (the store is loaded on first use)."""
         if self._manager is None:
-            from otel_diag.store.sql.engine import TenantDBManager
+            from otel_diag.store import open_storage
 
-            self._manager = TenantDBManager(self._database_url, self.settings)
+            self._manager = open_storage(self.settings, self._database_url)
         return self._manager
 
     @property

@@ -4,7 +4,7 @@ Everything network-facing runs in one asyncio loop: the grpc.aio server on the g
 uvicorn on the HTTP port. Background services (the diagnosis worker, the alert evaluator)
 are threads of their own with ``start()`` / ``stop(timeout)``. :meth:`OtelDiagServer.stop`
 shuts down in the order that loses nothing: stop accepting, let in-flight requests finish
-(their spans are written before they are answered), stop the services, close the engines.
+(their spans are written before they are answered), stop the services, close the storage.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from otel_diag.server.connections import (
     quiet_accept_errors,
     raise_open_file_limit,
 )
+from otel_diag.store import open_storage
+from otel_diag.store.port import Storage
 from otel_diag.store.sink import SpanSink
-from otel_diag.store.sql.engine import TenantDBManager
-from otel_diag.store.sql.gauges import server_gauges
 from otel_diag.tenancy import Tenancy, is_loopback
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class OtelDiagServer:
         grpc_port: int = 4317,
         http_port: int = 4318,
         insecure: bool = False,
-        manager: TenantDBManager | None = None,
+        storage: Storage | None = None,
         services: list[BackgroundService] | None = None,
     ) -> None:
         self.settings = settings
@@ -96,19 +96,19 @@ class OtelDiagServer:
         self.host = host
         self.grpc_port = grpc_port
         self.http_port = http_port
-        self._owns_manager = manager is None
-        self.manager = manager or TenantDBManager(settings.resolved_database_url, settings)
+        self._owns_storage = storage is None
+        self.storage = storage or open_storage(settings)
         if self.tenancy.trusted:  # any client names its tenant: creating them is rationed
-            self.manager.limit_new_tenants(settings.new_tenants_per_minute)
+            self.storage.limit_new_tenants(settings.new_tenants_per_minute)
         self.metrics = ServerMetrics()
         # Shares matter only between tenants: a single tenant (or trusted mode) has the whole.
         share = settings.tenant_share if len(self.tenancy.tenants) > 1 else None
         self.ingestor = Ingestor(
-            SpanSink(self.manager, settings), settings, self.metrics, tenant_share=share
+            SpanSink(self.storage, settings), settings, self.metrics, tenant_share=share
         )
         self.context = AppContext(
             settings=settings,
-            manager=self.manager,
+            storage=self.storage,
             tenancy=self.tenancy,
             metrics=self.metrics,
         )
@@ -120,18 +120,17 @@ class OtelDiagServer:
         self._http_task: asyncio.Task[None] | None = None
 
     def _known_tenants(self) -> list[str]:
-        return sorted({*self.tenancy.tenants, *self.manager.tenants()} or {self.settings.tenant})
+        return sorted({*self.tenancy.tenants, *self.storage.tenants()} or {self.settings.tenant})
 
     def _read_gauges(self, tenant: str) -> dict[str, Any]:
-        with self.manager.get_engine(tenant).connect() as conn:
-            return server_gauges(conn)
+        return self.storage.tenant(tenant).gauges()
 
     async def start(self) -> None:
         """Open the default database, bind both ports, start the services."""
         tune_allocator()  # before the flood, not after: see otel_diag.receiver.memory
         tenants = self.tenancy.tenants or [self.settings.tenant]
         for tenant in tenants:  # fail at start, not on the first request
-            await asyncio.to_thread(self.manager.get_engine, tenant)
+            await asyncio.to_thread(self.storage.tenant, tenant)
         cap = connection_cap(self.settings.max_connections, raise_open_file_limit())
         idle = self.settings.idle_timeout
         quiet_accept_errors(asyncio.get_running_loop())
@@ -189,6 +188,6 @@ class OtelDiagServer:
             except Exception:
                 logger.exception("otel-diag: stopping %s failed", type(service).__name__)
         await asyncio.to_thread(self.ingestor.close, True)
-        if self._owns_manager:
-            self.manager.dispose()
+        if self._owns_storage:
+            self.storage.dispose()
         self._grpc = self._http = self._http_task = None

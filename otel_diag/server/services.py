@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from otel_diag.config import Settings
 from otel_diag.server.serve import BackgroundService
-from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.port import Storage
 
 
-def background_services(manager: TenantDBManager, settings: Settings) -> list[BackgroundService]:
-    """The diagnosis worker and the alert evaluator over ``manager``.
+def background_services(storage: Storage, settings: Settings) -> list[BackgroundService]:
+    """The diagnosis worker and the alert evaluator over ``storage``.
 
     Raises ``AlertRuleError`` (a ``ValueError``) for a rule that cannot be evaluated, so
     ``serve`` refuses to start rather than run without the alert.
@@ -22,4 +22,4 @@ def background_services(manager: TenantDBManager, settings: Settings) -> list[Ba
     from otel_diag.alerts import AlertEvaluator
     from otel_diag.diagnosis.worker import DiagnosisWorker
 
-    return [DiagnosisWorker(manager, settings), AlertEvaluator(manager, settings)]
+    return [DiagnosisWorker(storage, settings), AlertEvaluator(storage, settings)]

@@ -1,7 +1,8 @@
 """The span sink: the one hop from normalized spans to rows, shared by exporter and receiver.
 
-``SpanSink.write(records)`` groups spans by tenant, resolves which run each span belongs
-to, projects them and writes each tenant's rows in one transaction. otel-diag's own
+``SpanSink.write(records)`` groups spans by tenant and hands each tenant's spans to its
+store (:meth:`~otel_diag.store.port.TenantStore.write_spans`: resolve runs, project, write
+in one transaction). otel-diag's own
 database work runs with instrumentation suppressed, so it is never traced into itself.
 """
 
@@ -16,12 +17,10 @@ from datetime import UTC, datetime
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_diag.config import Settings
-from otel_diag.projection.project import Projection, project, trace_runs_in
+from otel_diag.projection.project import Projection
 from otel_diag.spans.record import SpanRecord
-from otel_diag.store.sql.engine import InvalidTenantError, TenantDBManager, validate_tenant_id
-from otel_diag.store.sql.failures import is_schema_missing
-from otel_diag.store.sql.transactions import write_transaction
-from otel_diag.store.sql.writer import lock_traces, lookup_trace_runs, write_projection
+from otel_diag.store.port import Storage
+from otel_diag.tenants import InvalidTenantError, validate_tenant_id
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +46,11 @@ class WriteResult:
 
 
 class SpanSink:
-    """Writes normalized spans for any tenant through one :class:`TenantDBManager`."""
+    """Writes normalized spans for any tenant through one :class:`Storage`."""
 
-    def __init__(self, manager: TenantDBManager, settings: Settings | None = None):
-        self.manager = manager
-        self.settings = settings or manager.settings
+    def __init__(self, storage: Storage, settings: Settings | None = None):
+        self.storage = storage
+        self.settings = settings or storage.settings
 
     def write(self, records: Iterable[SpanRecord], *, tenant: str | None = None) -> WriteResult:
         """Store ``records``. ``tenant`` forces one tenant (authenticated ingest).
@@ -90,24 +89,8 @@ class SpanSink:
 
     def _write_tenant(self, tenant_id: str, recs: list[SpanRecord], now: datetime) -> Projection:
         try:
-            return self._write_tenant_once(tenant_id, recs, now)
+            return self.storage.tenant(tenant_id).write_spans(recs, now)
         except Exception as exc:
-            if is_schema_missing(exc):  # an emptied database: migrate it again, caller retries
-                self.manager.repair(tenant_id)
+            if self.storage.is_schema_missing(exc):  # emptied: migrate again, caller retries
+                self.storage.repair(tenant_id)
             raise
-
-    def _write_tenant_once(
-        self, tenant_id: str, recs: list[SpanRecord], now: datetime
-    ) -> Projection:
-        engine = self.manager.get_engine(tenant_id)
-        named = trace_runs_in(recs)
-        trace_runs = dict(named)
-        unresolved = {r.trace_id for r in recs if not r.run_key and r.trace_id not in trace_runs}
-        with write_transaction(engine) as conn:
-            lock_traces(conn, {r.trace_id for r in recs})
-            if unresolved:
-                for trace_id, run_id in lookup_trace_runs(conn, unresolved).items():
-                    trace_runs.setdefault(trace_id, run_id)
-            proj = project(recs, trace_runs, max_field_chars=self.settings.max_field_chars)
-            write_projection(conn, proj, now, named)
-        return proj

@@ -15,6 +15,7 @@ from opentelemetry.trace import Tracer
 from otel_diag.alerts import AlertEvaluator, parse_rules
 from otel_diag.config import Settings, load_settings
 from otel_diag.diagnosis.service import DiagnosticsService
+from otel_diag.rows import RULES_PROVIDER
 from otel_diag.store.sql.engine import TenantDBManager
 from tests.alerts.conftest import FakeClock, Webhook
 from tests.cli.seed import agent_run
@@ -56,7 +57,7 @@ def test_an_llm_diagnosis_that_fell_back_to_rules_fires_the_alert(
     with FakeOpenAI(default=Reply(status=500)) as llm:
         settings = settings_for(db_url, llm)
         report = DiagnosticsService(manager=manager, settings=settings).analyze_failure(run_id)
-    assert report["llm_provider"] == "rules"
+    assert report.llm_provider == RULES_PROVIDER
     rules = parse_rules([{"name": "diag", "kind": "diagnosis_failures", "webhook": webhook.url}])
     alerts = AlertEvaluator(manager, settings, rules=rules, clock=clock)
 
@@ -78,7 +79,7 @@ def test_rules_chosen_by_configuration_are_not_a_diagnosis_failure(
         settings = settings_for(db_url, llm, diagnosis="rules")
         report = DiagnosticsService(manager=manager, settings=settings).analyze_failure(run_id)
         assert llm.requests == []
-    assert report["llm_provider"] == "rules"
+    assert report.llm_provider == RULES_PROVIDER
     rules = parse_rules([{"name": "diag", "kind": "diagnosis_failures"}])
 
     assert AlertEvaluator(manager, settings, rules=rules, clock=clock).evaluate_once() == []

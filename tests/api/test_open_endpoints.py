@@ -108,4 +108,4 @@ def test_trusted_mode_creates_a_bounded_number_of_new_tenants_per_minute(
     assert error_details_pb2.RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"])
     srv.raw_export(to_protobuf(agent_trace("still-fine")).SerializeToString())
     assert srv.counts()["runs"] == 2
-    assert not any(os.sep in t for t in srv.server.manager.tenants())
+    assert not any(os.sep in t for t in srv.server.storage.tenants())

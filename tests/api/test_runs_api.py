@@ -45,10 +45,38 @@ def test_runs_are_listed_newest_first_with_filters(serve: Callable[..., Running]
     ) == 2
     assert [r["agent_name"] for r in get(agent="booker")] == ["booker"]
     assert len(get(since="1d")) == 3 and len(get(since="7d")) == 4
+    assert len(get(since="90min")) == 3 and len(get(since="2w")) == 4  # as the CLI reads them
     since = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 86400))
     assert len(get(since=since)) == 3
     assert srv.http.get("/api/runs", params={"since": "last tuesday"}).status_code == 422
     assert srv.http.get("/api/runs", params={"status": "exploded"}).status_code == 422
+
+
+def test_a_bad_or_absurd_since_is_a_422_that_says_why_on_every_endpoint(
+    serve: Callable[..., Running],
+) -> None:
+    srv = serve()
+    _load(srv)
+    reasons = {
+        "last tuesday": "not a time",
+        "15": "not a time",  # a bare number is neither a look-back nor a time
+        "99999999w": "before year 1",
+        "9999-12-31T23:59:59-05:00": "out of range",  # past year 9999 once in UTC
+        "0001-01-01T00:00:00+01:00": "out of range",  # before year 1 once in UTC
+    }
+    for path in ("/api/runs", "/api/error-groups"):
+        for value, reason in reasons.items():
+            reply = srv.http.get(path, params={"since": value})
+            assert reply.status_code == 422, (path, value, reply.text)
+            (problem,) = reply.json()["detail"]
+            assert problem["loc"] == ["query", "since"], problem
+            assert reason in problem["msg"] and value in problem["msg"], problem
+    get = lambda since: srv.http.get("/api/runs", params={"since": since})  # noqa: E731
+    assert len(get(" ").json()["runs"]) == 4  # blank: no bound
+    assert len(get("0001-01-01T00:00:00Z").json()["runs"]) == 4  # extreme, yet a time
+    assert get("9999-12-31").json()["runs"] == []
+    groups = srv.http.get("/api/error-groups", params={"since": "0001-01-01"})
+    assert groups.status_code == 200 and groups.json()["groups"]
 
 
 def test_runs_paginate_with_next_offset(serve: Callable[..., Running]) -> None:
@@ -119,6 +147,8 @@ def test_errors_paginate_and_summarize(serve: Callable[..., Running]) -> None:
     assert (first["total"], len(first["errors"]), first["next_offset"]) == (7, 4, 4)
     rest = srv.http.get("/api/runs/many-errors/errors", params={"limit": 4, "offset": 4}).json()
     assert len(rest["errors"]) == 3 and rest["next_offset"] is None
+    past = srv.http.get("/api/runs/many-errors/errors", params={"offset": 100}).json()
+    assert (past["errors"], past["total"], past["next_offset"]) == ([], 7, None)
     ids = [e["id"] for e in first["errors"] + rest["errors"]]
     assert len(set(ids)) == 7
     summary = srv.http.get("/api/runs/many-errors/errors/summary").json()

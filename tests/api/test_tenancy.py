@@ -98,7 +98,7 @@ def test_trusted_mode_routes_ingest_by_resource_tenant_and_api_by_x_tenant(
     assert srv.http.get("/api/runs", headers={"x-tenant": "../etc"}).status_code == 400
     # A header naming a tenant that has no data is a 404; it creates no database.
     assert srv.http.get("/api/runs", headers={"x-tenant": "nobody"}).status_code == 404
-    assert "nobody" not in srv.server.manager.discover_tenants()
+    assert "nobody" not in srv.server.storage.discover_tenants()
 
 
 def test_readiness_does_not_list_tenants_to_unauthenticated_callers_in_keys_mode(

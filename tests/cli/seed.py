@@ -22,7 +22,7 @@ from opentelemetry.trace import Status, StatusCode, Tracer
 
 from otel_diag.config import Settings
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store import open_storage
 
 MS = 1_000_000
 SECRET = "hunter2-secret"
@@ -162,12 +162,12 @@ def seed_fleet(tracer: Tracer, now_ns: int | None = None) -> Expected:
 @contextmanager
 def exporting_tracer(url: str, settings: Settings) -> Iterator[Tracer]:
     """A tracer whose spans go synchronously through a real exporter into ``url``."""
-    manager = TenantDBManager(url, settings)
-    exporter = ErrorLogSpanExporter(manager=manager, settings=settings)
+    storage = open_storage(settings, url)
+    exporter = ErrorLogSpanExporter(manager=storage, settings=settings)
     provider = TracerProvider(resource=Resource.create({"service.name": "cli-test-svc"}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     try:
         yield provider.get_tracer("otel-diag-cli-tests")
     finally:
         provider.shutdown()
-        manager.dispose()
+        storage.dispose()

@@ -5,28 +5,36 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from otel_diag.config import load_settings
-from otel_diag.store.sql.engine import TenantDBManager
-from otel_diag.store.sql.queries import get_errors, get_steps, list_runs
+from otel_diag.rows import ErrorRow, Step
+from otel_diag.store import open_storage
 from tests.cli.conftest import Fleet, Invoke
 
 
-def stored_errors(fleet: Fleet) -> dict[str, dict]:
-    manager = TenantDBManager(fleet.url, load_settings(database_url=fleet.url))
+def stored_errors(fleet: Fleet) -> dict[str, ErrorRow]:
+    """Every stored error of the fleet, read through the storage port, by id."""
+    storage = open_storage(load_settings(database_url=fleet.url))
     try:
-        with manager.get_engine().connect() as conn:
-            out = {}
-            for run in list_runs(conn, limit=100):
-                for err in get_errors(conn, uuid.UUID(run["id"])):
-                    out[err["id"]] = err
-            return out
+        store = storage.tenant()
+        return {str(err.id): err for run in store.runs(limit=100) for err in store.errors(run.id)}
     finally:
-        manager.dispose()
+        storage.dispose()
+
+
+def stored_steps(fleet: Fleet, run_id: str) -> list[Step]:
+    storage = open_storage(load_settings(database_url=fleet.url))
+    try:
+        return storage.tenant().steps(uuid.UUID(run_id))
+    finally:
+        storage.dispose()
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -48,14 +56,14 @@ def test_csv_export_of_errors_matches_the_stored_rows(
     assert len(rows) == len(stored) == 4
     for row in rows:
         want = stored[row["id"]]
-        assert row["run_id"] == want["run_id"]
-        assert row["error_type"] == want["error_type"]
-        assert row["error_message"] == want["error_message"]
-        assert row["stack_trace"] == (want["stack_trace"] or "")
-        assert json.loads(row["context"]) == want["context"]
+        assert row["run_id"] == str(want.run_id)
+        assert row["error_type"] == want.error_type
+        assert row["error_message"] == want.error_message
+        assert row["stack_trace"] == (want.stack_trace or "")
+        assert json.loads(row["context"]) == want.context
         assert row["created_at"].endswith("+00:00")
-        assert row["created_at"][:26] == want["created_at"][:26]
-        assert int(row["attempt"]) == want["attempt"]
+        assert datetime.fromisoformat(row["created_at"]) == want.created_at
+        assert int(row["attempt"]) == want.attempt
     assert [r["created_at"] for r in rows] == sorted(r["created_at"] for r in rows)
 
 
@@ -74,10 +82,10 @@ def test_json_exports_parse_and_match_the_stored_rows(
     assert len(items) == len(stored)
     for item in items:
         want = stored[item["id"]]
-        assert item["context"] == want["context"]
-        assert item["fingerprint"] == want["fingerprint"]
-        assert item["cost_usd"] == want["cost_usd"]
-        assert item["input_tokens"] == want["input_tokens"]
+        assert item["context"] == want.context
+        assert item["fingerprint"] == want.fingerprint
+        assert item["cost_usd"] == want.cost_usd
+        assert item["input_tokens"] == want.input_tokens
 
 
 def test_export_of_runs_and_steps_with_filters(cli: Invoke, fleet: Fleet, tmp_path: Path) -> None:
@@ -97,11 +105,8 @@ def test_export_of_runs_and_steps_with_filters(cli: Invoke, fleet: Fleet, tmp_pa
         cli("export", "--table", "steps", "--run", run_id[:8], "-o", str(steps_file)).exit_code == 0
     )
     steps = [json.loads(line) for line in steps_file.read_text().splitlines()]
-    manager = TenantDBManager(fleet.url, load_settings(database_url=fleet.url))
-    with manager.get_engine().connect() as conn:
-        want = get_steps(conn, uuid.UUID(run_id))
-    manager.dispose()
-    assert sorted(s["id"] for s in steps) == sorted(s["id"] for s in want)
+    want = stored_steps(fleet, run_id)
+    assert sorted(s["id"] for s in steps) == sorted(str(s.id) for s in want)
     llm = next(s for s in steps if s["kind"] == "llm")
     assert llm["cost_reported_usd"] == 0.5 and llm["cost_source"] == "reported"
 
@@ -175,3 +180,23 @@ def test_csv_and_jsonl_exports_carry_the_same_values(cli: Invoke, tmp_path: Path
                     assert float(row[key]) == value
                 else:
                     assert row[key] == ("" if value is None else str(value)), key
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_destination_that_fills_up_is_a_one_line_error_not_a_database_one(
+    fleet: Fleet, fmt: str
+) -> None:
+    """On PostgreSQL the CSV is the database's own (COPY): its bytes fail to land the same way."""
+    cli = Path(sys.executable).with_name("otel-diag")
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [str(cli), "export", "-o", "-", "--format", fmt, "--database-url", fleet.url],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot write -: [Errno 28] No space left on device")
+    assert result.stderr.count("\n") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ BAD_DATABASES = {
     "not_a_url": "not a url at all",
     "unsupported": "mysql://user@localhost/db",
     "unopenable_sqlite": "sqlite:////proc/no/such/dir/otel.db",
+    "not_a_database": "sqlite:///{tmp}/not-a-database.db",
 }
 
 
@@ -31,8 +33,9 @@ def test_every_command_reports_a_bad_database_in_one_line(
     command: list[str], url: str, tmp_path: Path
 ) -> None:
     args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    (tmp_path / "not-a-database.db").write_text("a text file, not an SQLite database\n" * 100)
 
-    result = run_cli(*args, "--database-url", url)
+    result = run_cli(*args, "--database-url", url.replace("{tmp}", str(tmp_path)))
 
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -61,3 +64,26 @@ def test_commands_read_another_tenant_when_asked(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert '"tenant": "acme"' in result.stdout
     assert (tmp_path / "otel.acme.db").is_file()
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: "-".join(c[:2]))
+def test_a_database_that_fails_mid_command_is_a_one_line_error(
+    command: list[str], tmp_path: Path
+) -> None:
+    """The schema is there when the command opens the database (its version says so), but a
+    table is gone when the command reads it: a restore of a partial backup, say."""
+    url = f"sqlite:///{tmp_path / 'otel.db'}"
+    assert run_cli("runs", "--database-url", url).exit_code == 0  # created and migrated
+    with sqlite3.connect(tmp_path / "otel.db") as conn:
+        conn.execute("DROP TABLE error_logs")
+        conn.execute("DROP TABLE runs")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+
+    result = run_cli(*args, "--database-url", url)
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: database error: no such table: ")
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "out.csv").exists()
+    assert not list(tmp_path.glob("*.part"))

@@ -12,12 +12,12 @@ from opentelemetry.trace import Tracer
 from otel_diag.cli import main
 from otel_diag.config import load_settings
 from otel_diag.diagnosis.service import DiagnosticsService
-from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.port import Storage
 from tests.cli.seed import agent_run
 
 
 def test_errors_and_monitor_show_the_latest_diagnosis(
-    db_url: str, manager: TenantDBManager, tracer: Tracer
+    db_url: str, manager: Storage, tracer: Tracer
 ) -> None:
     run_id = str(uuid.uuid4())
     agent_run(
@@ -42,8 +42,8 @@ def test_errors_and_monitor_show_the_latest_diagnosis(
     assert errors.exit_code == 0, errors.output
     assert "Diagnosis (" in errors.stdout
     assert "by: rules" in errors.stdout
-    assert f"confidence: {report['confidence_score']:.2f}" in errors.stdout
-    assert data["diagnosis"]["id"] == report["id"]
+    assert f"confidence: {report.confidence_score:.2f}" in errors.stdout
+    assert data["diagnosis"]["id"] == str(report.id)
     assert data["diagnosis"]["llm_provider"] == "rules"
     assert monitor.exit_code == 0, monitor.output
     assert "Latest diagnoses" in monitor.stdout and "No diagnoses yet." not in monitor.stdout

@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 
 from otel_diag.config import Settings, load_settings
 from otel_diag.diagnosis.service import DiagnosticsService
-from otel_diag.store.sql import queries
 from otel_diag.store.sql.engine import TenantDBManager
 from otel_diag.store.sql.models import diagnostic_reports
 from tests.diagnosis.scenarios import SCENARIOS, Scenario, seed
@@ -93,8 +92,7 @@ def report_counts(manager: TenantDBManager, tenant: str | None = None) -> dict[s
 
 
 def run_uuid(manager: TenantDBManager, ref: str, tenant: str | None = None) -> str:
-    with manager.get_engine(tenant).connect() as conn:
-        rid = queries.resolve_run(conn, ref)
+    rid = manager.tenant(tenant).resolve_run(ref)
     assert rid is not None, f"run {ref} was not stored"
     return str(rid)
 

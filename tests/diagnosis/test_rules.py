@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from opentelemetry.trace import Tracer
 
 from otel_diag.diagnosis.rules import diagnose_by_rules
-from otel_diag.store.sql import diagnosis_queue as dq
-from otel_diag.store.sql import queries
+from otel_diag.rows import ErrorRow, Run, Step
 from otel_diag.store.sql.engine import TenantDBManager
 from tests.diagnosis.scenarios import SCENARIOS, seed
 
@@ -22,16 +20,13 @@ KNOWN_MISSES = {
 }
 
 
-Rows = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
-
-
-def _rows(manager: TenantDBManager, run_key: str) -> Rows:
-    with manager.get_engine().connect() as conn:
-        rid = queries.resolve_run(conn, run_key)
-        assert rid is not None
-        loaded = dq.load_run(conn, rid)
-    assert loaded is not None
-    return loaded
+def _rows(manager: TenantDBManager, run_key: str) -> tuple[Run, list[Step], list[ErrorRow]]:
+    store = manager.tenant()
+    rid = store.resolve_run(run_key)
+    assert rid is not None
+    run = store.run(rid)
+    assert run is not None
+    return run, store.steps(rid), store.errors(rid)
 
 
 def test_the_rules_find_the_labelled_category_and_resume_step(

@@ -36,21 +36,21 @@ def test_a_valid_llm_answer_is_stored_with_every_field(
     run_id = seed_run()
     report = service.analyze_failure(run_id)
 
-    assert report["llm_provider"] == "openai"
-    assert report["llm_model"] == "gpt-4o-mini"
-    assert report["root_cause_analysis"].startswith("The flight search API refused")
-    assert report["recommended_actions"] == [
+    assert report.llm_provider == "openai"
+    assert report.llm_model == "gpt-4o-mini"
+    assert report.root_cause_analysis.startswith("The flight search API refused")
+    assert list(report.recommended_actions) == [
         {"priority": 1, "action": "Restore the flight API", "rationale": "it is down"},
         {"priority": 2, "action": "Add a circuit breaker", "rationale": "fail fast"},
     ]
-    assert report["resume_step"] == "search_flights"
-    assert report["confidence_score"] == 0.87
-    assert report["error_category"] == "dependency"
-    assert report["prompt_tokens"] == 11 and report["completion_tokens"] == 7
-    assert report["cost_usd"] is not None and report["cost_usd"] > 0
-    assert report["latency_ms"] > 0
-    assert report["fallback_reason"] is None and report["reused_from"] is None
-    assert report["fingerprint"]
+    assert report.resume_step == "search_flights"
+    assert report.confidence_score == 0.87
+    assert report.error_category == "dependency"
+    assert report.prompt_tokens == 11 and report.completion_tokens == 7
+    assert report.cost_usd is not None and report.cost_usd > 0
+    assert report.latency_ms > 0
+    assert report.fallback_reason is None and report.reused_from is None
+    assert report.fingerprint
     assert service.get_latest_diagnosis(run_id) == report
     assert report_counts(manager) == {run_uuid(manager, run_id): 1}
     # The request asked for JSON against a schema whose resume_step lists the run's steps.
@@ -81,13 +81,13 @@ def test_an_unusable_llm_answer_falls_back_to_the_rules(
         fake_llm.script(reply)
         report = service.analyze_failure(seed_run(), force=True)
 
-        assert report["llm_provider"] == "rules", reason
-        assert report["llm_model"] is None
-        assert report["fallback_reason"] == reason
-        assert report["error_category"] == "dependency"
-        assert report["resume_step"] == "search_flights"
-        assert 0 < report["confidence_score"] <= 0.6
-        assert report["recommended_actions"][0]["priority"] == 1
+        assert report.llm_provider == "rules", reason
+        assert report.llm_model is None
+        assert report.fallback_reason == reason
+        assert report.error_category == "dependency"
+        assert report.resume_step == "search_flights"
+        assert 0 < report.confidence_score <= 0.6
+        assert report.recommended_actions[0]["priority"] == 1
         assert len(fake_llm.requests) == n, reason  # llm_retries=0: one request each
 
 
@@ -101,9 +101,9 @@ def test_an_llm_timeout_falls_back_to_the_rules_within_the_timeout(
     fake_llm.script(Reply(delay=3, content=valid_answer()))
     report = DiagnosticsService(manager=manager, settings=settings).analyze_failure(seed_run())
 
-    assert report["llm_provider"] == "rules"
-    assert report["fallback_reason"] == "timeout"
-    assert report["latency_ms"] is not None  # how long is a benchmark's business, not a test's
+    assert report.llm_provider == "rules"
+    assert report.fallback_reason == "timeout"
+    assert report.latency_ms is not None  # how long is a benchmark's business, not a test's
 
 
 def test_transient_llm_errors_are_retried_a_bounded_number_of_times(
@@ -117,14 +117,14 @@ def test_transient_llm_errors_are_retried_a_bounded_number_of_times(
     settings = make_settings(db_url, fake_llm, llm_retries=2)
     fake_llm.script(Reply(status=429), Reply(status=503))  # then the valid default answer
     report = DiagnosticsService(manager=manager, settings=settings).analyze_failure(seed_run())
-    assert report["llm_provider"] == "openai"
+    assert report.llm_provider == "openai"
     assert len(fake_llm.requests) == 3
 
     fake_llm.script(Reply(status=429), Reply(status=429), Reply(status=429), Reply(status=429))
     report = DiagnosticsService(manager=manager, settings=settings).analyze_failure(
         seed_run(), force=True
     )
-    assert report["fallback_reason"] == "rate_limited"
+    assert report.fallback_reason == "rate_limited"
     assert len(fake_llm.requests) == 3 + 3  # one request + 2 retries, never more
 
 
@@ -153,9 +153,10 @@ def test_a_stored_diagnosis_is_returned_again_until_the_errors_change(
     forced = service.analyze_failure(run_id, force=True)
 
     assert again == first
-    assert forced["id"] != first["id"]
+    assert forced.id != first.id
     assert len(fake_llm.requests) == 2
-    assert service.get_latest_diagnosis(run_id)["id"] == forced["id"]
+    latest = service.get_latest_diagnosis(run_id)
+    assert latest is not None and latest.id == forced.id
 
 
 def test_unknown_runs_runs_without_errors_and_diagnosis_off_are_clear_errors(

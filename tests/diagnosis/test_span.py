@@ -5,7 +5,10 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -18,6 +21,7 @@ from otel_diag import semconv as sc
 from otel_diag.config import Settings
 from otel_diag.diagnosis import span as diagnosis_span
 from otel_diag.diagnosis.service import DiagnosticsService
+from otel_diag.rows import Report, Run
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.store.sql.engine import TenantDBManager
 from otel_diag.store.sql.models import runs
@@ -39,16 +43,16 @@ def test_a_stored_report_is_emitted_as_a_span_linked_to_the_failed_trace(
     assert span.name == "diagnose trip-planner"
     attrs = dict(span.attributes or {})
     assert attrs[sc.DIAGNOSIS_MARKER] is True
-    assert attrs[sc.DIAGNOSIS_REPORT_ID] == report["id"]
-    assert attrs[sc.RUN_ID] == report["run_id"]
-    assert attrs[sc.DIAGNOSIS_ROOT_CAUSE] == report["root_cause_analysis"]
+    assert attrs[sc.DIAGNOSIS_REPORT_ID] == str(report.id)
+    assert attrs[sc.RUN_ID] == str(report.run_id)
+    assert attrs[sc.DIAGNOSIS_ROOT_CAUSE] == report.root_cause_analysis
     assert attrs[sc.DIAGNOSIS_RESUME_STEP] == "search_flights"
-    assert attrs[sc.DIAGNOSIS_CONFIDENCE] == report["confidence_score"]
+    assert attrs[sc.DIAGNOSIS_CONFIDENCE] == report.confidence_score
     assert attrs[sc.DIAGNOSIS_CATEGORY] == "dependency"
     assert span.parent is None  # its own trace, linked to the failed one
     with manager.get_engine().connect() as conn:
         trace_id = conn.execute(
-            select(runs.c.trace_id).where(runs.c.id == uuid.UUID(report["run_id"]))
+            select(runs.c.trace_id).where(runs.c.id == report.run_id)
         ).scalar_one()
     assert span.links and {f"{link.context.trace_id:032x}" for link in span.links} == {trace_id}
 
@@ -91,17 +95,27 @@ def test_with_an_otlp_endpoint_configured_the_span_goes_there(
 ) -> None:
     endpoint, bodies = otlp_http
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)
-    report = {
-        "id": str(uuid.uuid4()),
-        "root_cause_analysis": "The flight API was down.",
-        "confidence_score": 0.8,
-        "llm_provider": "openai",
-        "llm_model": "gpt-4o-mini",
-        "resume_step": "search_flights",
-        "error_category": "dependency",
-        "cost_usd": 0.0001,
-    }
-    run = {"id": str(uuid.uuid4()), "name": "trip-planner"}
+    now = datetime.now(UTC)
+    run = Run(uuid.uuid4(), "ab" * 16, "trip-planner", None, None, "failed", now, now)
+    report = Report(
+        id=uuid.uuid4(),
+        run_id=run.id,
+        root_cause_analysis="The flight API was down.",
+        recommended_actions=(),
+        resume_step="search_flights",
+        confidence_score=0.8,
+        error_category="dependency",
+        llm_provider="openai",
+        llm_model="gpt-4o-mini",
+        prompt_tokens=None,
+        completion_tokens=None,
+        latency_ms=None,
+        cost_usd=0.0001,
+        fingerprint=None,
+        reused_from=None,
+        fallback_reason=None,
+        created_at=now,
+    )
     trace_hex, span_hex = "ab" * 16, "cd" * 8
     assert diagnosis_span.emit_report_span(report, run, [(trace_hex, span_hex)], tenant="acme")
     diagnosis_span.flush(5000)
@@ -123,5 +137,6 @@ def test_with_an_otlp_endpoint_configured_the_span_goes_there(
 
 
 def test_emitting_never_raises() -> None:
-    broken = {"id": "x"}  # no root cause, no confidence
-    assert diagnosis_span.emit_report_span(broken, {"id": "r"}, [("zz", "yy")]) is False
+    broken: Any = SimpleNamespace(id="x")  # no root cause, no confidence
+    run: Any = SimpleNamespace(id="r", name=None)
+    assert diagnosis_span.emit_report_span(broken, run, [("zz", "yy")]) is False

@@ -19,11 +19,12 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, Trace
 from sqlalchemy import event
 
 from otel_diag.config import load_settings
+from otel_diag.diagnosis.reports import rules_report
+from otel_diag.diagnosis.schema import Diagnosis
 from otel_diag.diagnosis.service import utcnow
 from otel_diag.diagnosis.worker import DiagnosisWorker
+from otel_diag.rows import DiagnosisState
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.sql import diagnosis_queue as dq
-from otel_diag.store.sql import queries
 from otel_diag.store.sql.engine import TenantDBManager
 from tests.diagnosis.conftest import (
     FLIGHTS,
@@ -56,17 +57,15 @@ def test_a_run_is_diagnosed_only_after_the_decision_wait(
     assert ready_at is not None and timedelta(seconds=25) < ready_at - utcnow() <= timedelta(
         seconds=30
     )
-    with manager.get_engine().connect() as conn:
-        assert dq.queue_depth(conn, utcnow(), 30) == {"ready": 0, "waiting": 1, "claimed": 0}
+    assert manager.tenant().queue_depth(utcnow(), 30) == {"ready": 0, "waiting": 1, "claimed": 0}
 
     worker = DiagnosisWorker(manager, make_settings(db_url, fake_llm, decision_wait=0))
     assert worker.run_once() == 1
     assert report_counts(manager) == {run_id: 1}
     assert worker.run_once() == 0  # done: nothing left to claim
-    with manager.get_engine().connect() as conn:
-        run = queries.get_run(conn, uuid.UUID(run_id))
-    assert run is not None and run["diagnosis_state"] == "done"
-    assert run["diagnosis_fingerprint"] and run["diagnosed_at"]
+    run = manager.tenant().run(uuid.UUID(run_id))
+    assert run is not None and run.diagnosis_state == DiagnosisState.DONE
+    assert run.diagnosis_fingerprint and run.diagnosed_at
 
 
 def test_a_run_whose_root_span_has_not_arrived_waits_longer(
@@ -84,10 +83,9 @@ def test_a_run_whose_root_span_has_not_arrived_waits_longer(
     assert worker.run_once() == 0
     ready_at = worker.next_ready_at()
     assert ready_at is not None and ready_at - utcnow() > timedelta(seconds=50)
-    claims = dq.claim_ready(
-        manager.get_engine(), worker_id="w", now=utcnow(), decision_wait=0, lease=60, limit=5,
-        orphan_wait=0,
-    )  # fmt: skip
+    claims = manager.tenant().claim_ready(
+        worker_id="w", now=utcnow(), decision_wait=0, lease=60, limit=5, orphan_wait=0
+    )
     assert [str(c.run_id) for c in claims] == [run_uuid(manager, "r")]
 
 
@@ -127,10 +125,8 @@ def test_runs_claimed_by_a_dead_worker_are_taken_over_once_the_lease_expires(
     db_url: str, manager: TenantDBManager, fake_llm: FakeOpenAI, tracer: Tracer
 ) -> None:
     run_ids = [run_uuid(manager, seed(tracer, distinct_failure(i))) for i in range(3)]
-    engine = manager.get_engine()
-    dead = dq.claim_ready(
-        engine, worker_id="dead", now=utcnow(), decision_wait=0, lease=2.0, limit=10
-    )
+    store = manager.tenant()
+    dead = store.claim_ready(worker_id="dead", now=utcnow(), decision_wait=0, lease=2.0, limit=10)
     assert sorted(str(c.run_id) for c in dead) == sorted(run_ids)
 
     survivor = DiagnosisWorker(manager, make_settings(db_url, fake_llm), lease=2.0)
@@ -138,8 +134,15 @@ def test_runs_claimed_by_a_dead_worker_are_taken_over_once_the_lease_expires(
     assert poll(lambda: survivor.drain() == 3, timeout=10, interval=0.1)
     assert report_counts(manager) == {r: 1 for r in run_ids}
     # The dead worker comes back and tries to store its result: refused, nothing stored.
-    late = {"id": uuid.uuid4(), "run_id": dead[0].run_id, "root_cause_analysis": "late"}
-    assert not dq.complete(engine, dead[0], late, fingerprint=None, now=utcnow())
+    late = rules_report(
+        dead[0].run_id,
+        Diagnosis("late", (), None, 0.1),
+        reason="late",
+        fingerprint=None,
+        now=utcnow(),
+        latency_ms=0.0,
+    )
+    assert not store.complete(dead[0], late, fingerprint=None, now=utcnow())
     assert report_counts(manager) == {r: 1 for r in run_ids}
 
 
@@ -183,14 +186,13 @@ def test_the_same_error_fingerprints_reuse_a_recent_diagnosis(
     worker.run_once()
 
     assert len(fake_llm.requests) == 1  # the second run cost no LLM request
-    with manager.get_engine().connect() as conn:
-        original = queries.latest_diagnosis(conn, uuid.UUID(first))
-        copy = queries.latest_diagnosis(conn, uuid.UUID(second))
+    (original,) = manager.tenant().reports(uuid.UUID(first))
+    (copy,) = manager.tenant().reports(uuid.UUID(second))
     assert original is not None and copy is not None
-    assert copy["reused_from"] == original["id"]
-    assert copy["root_cause_analysis"] == original["root_cause_analysis"]
-    assert copy["fingerprint"] == original["fingerprint"]
-    assert copy["cost_usd"] == 0.0 and copy["prompt_tokens"] is None
+    assert copy.reused_from == original.id
+    assert copy.root_cause_analysis == original.root_cause_analysis
+    assert copy.fingerprint == original.fingerprint
+    assert copy.cost_usd == 0.0 and copy.prompt_tokens is None
     assert worker.stats["reused"] == 1
 
     no_reuse = DiagnosisWorker(manager, make_settings(db_url, fake_llm, diagnosis_ttl=0))
@@ -227,11 +229,9 @@ def test_rules_mode_never_calls_the_llm_and_off_mode_diagnoses_nothing(
 
     rules = DiagnosisWorker(manager, make_settings(db_url, fake_llm, diagnosis="rules"))
     assert rules.run_once() == 1
-    with manager.get_engine().connect() as conn:
-        report = queries.latest_diagnosis(conn, uuid.UUID(run_id))
-    assert report is not None
-    assert report["llm_provider"] == "rules" and report["fallback_reason"] == "mode_rules"
-    assert report["resume_step"] == "search_flights"
+    (report,) = manager.tenant().reports(uuid.UUID(run_id))
+    assert report.llm_provider == "rules" and report.fallback_reason == "mode_rules"
+    assert report.resume_step == "search_flights"
     assert fake_llm.requests == []
 
 
@@ -246,8 +246,7 @@ def test_the_hourly_spend_cap_sends_further_runs_to_the_rules(
     seed(tracer, distinct_failure(2))
     assert worker.run_once() == 1
     assert len(fake_llm.requests) == 1
-    with manager.get_engine().connect() as conn:
-        spent = dq.spend_since(conn, utcnow() - timedelta(hours=1))
+    spent = manager.tenant().spend_since(utcnow() - timedelta(hours=1))
     assert spent > 1e-9
     assert worker.stats["llm"] == 1 and worker.stats["rules"] == 1, worker.stats
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from otel_diag.projection.ids import run_uuid
-from otel_diag.store.sql import queries
+from otel_diag.rows import to_json
 from otel_diag.store.sql.engine import TenantDBManager
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
@@ -102,11 +102,12 @@ def test_agent_under_opentelemetry_instrument_gets_error_rows_tokens_and_cost(
 
     manager = TenantDBManager(f"sqlite:///{db}")
     try:
-        with manager.get_engine(None).connect() as conn:
-            rid = run_uuid("sample-run-1", "0" * 32)
-            run_row = queries.get_run(conn, rid)
-            steps = queries.get_steps(conn, rid)
-            errors = queries.get_errors(conn, rid)
+        store = manager.tenant()
+        rid = run_uuid("sample-run-1", "0" * 32)
+        found = store.run(rid)
+        run_row = to_json(found) if found else None
+        steps = [to_json(s) for s in store.steps(rid)]
+        errors = [to_json(e) for e in store.errors(rid)]
     finally:
         manager.dispose()
     assert run_row is not None, "the run id did not reach the spans (baggage processor)"

@@ -13,7 +13,7 @@ import pytest
 from otel_diag import ErrorCollector, agent, run, step, tool
 from otel_diag.instrumentation import collect_error
 from otel_diag.projection.ids import run_uuid
-from otel_diag.store.sql import queries
+from otel_diag.rows import to_json
 from otel_diag.store.sql.engine import TenantDBManager
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
@@ -21,11 +21,13 @@ RUN_KEY = "trip-planner-2024-001"
 
 
 def _rows(manager: TenantDBManager, run_key: str) -> tuple[dict, list[dict], list[dict]]:
+    """The run, its steps and its errors as the API serves them (JSON)."""
     rid = run_uuid(run_key, "0" * 32)
-    with manager.get_engine(None).connect() as conn:
-        run_row = queries.get_run(conn, rid)
-        assert run_row is not None, "run not stored"
-        return run_row, queries.get_steps(conn, rid), queries.get_errors(conn, rid)
+    store = manager.tenant()
+    run_row = store.run(rid)
+    assert run_row is not None, "run not stored"
+    steps = [to_json(s) for s in store.steps(rid)]
+    return to_json(run_row), steps, [to_json(e) for e in store.errors(rid)]
 
 
 def test_failed_agent_run_is_stored_with_steps_attempts_tokens_and_cost(

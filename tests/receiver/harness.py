@@ -9,16 +9,16 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from otel_diag.config import load_settings
 from otel_diag.server.runner import ServerThread
 from otel_diag.server.serve import OtelDiagServer
 from otel_diag.server.services import background_services
-from otel_diag.store.sql.engine import TenantDBManager
-from otel_diag.store.sql.models import error_logs, runs, steps
+from otel_diag.store import open_storage
+from otel_diag.store.port import ExportFilter, ExportTable, Storage
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+TABLES: tuple[ExportTable, ...] = ("runs", "steps", "errors")
 
 
 @dataclass
@@ -46,11 +46,9 @@ class Running:
             return call(body, metadata=metadata, timeout=timeout)  # type: ignore[no-any-return]
 
     def counts(self, tenant: str = "default") -> dict[str, int]:
-        with self.server.manager.get_engine(tenant).connect() as conn:
-            return {
-                name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-                for name, table in (("runs", runs), ("steps", steps), ("errors", error_logs))
-            }
+        """Rows stored for ``tenant``: runs, steps and errors (every row, unfiltered)."""
+        store = self.server.storage.tenant(tenant)
+        return {table: store.export_count(table, ExportFilter()) for table in TABLES}
 
     def healthy(self) -> bool:
         return self.http.get("/healthz").status_code == 200 and (
@@ -62,19 +60,19 @@ class Running:
 def serve(db_url: str) -> Iterator[Callable[..., Running]]:
     """Factory: ``serve(**settings)`` starts a server on ``db_url`` with those settings."""
     started: list[Running] = []
-    managers: list[TenantDBManager] = []
+    opened: list[Storage] = []
 
     def start(*, background: bool = False, **overrides: Any) -> Running:
         overrides.setdefault("database_url", db_url)
         settings = load_settings(**overrides)
         services = []
-        manager = None
+        storage = None
         if background:  # the diagnosis worker and alert evaluator, as `otel-diag serve` runs
-            manager = TenantDBManager(settings.resolved_database_url, settings)
-            managers.append(manager)
-            services = background_services(manager, settings)
+            storage = open_storage(settings)
+            opened.append(storage)
+            services = background_services(storage, settings)
         server = OtelDiagServer(
-            settings, grpc_port=0, http_port=0, manager=manager, services=services
+            settings, grpc_port=0, http_port=0, storage=storage, services=services
         )
         thread = ServerThread(server)
         thread.start()
@@ -90,5 +88,5 @@ def serve(db_url: str) -> Iterator[Callable[..., Running]]:
     for running in started:
         running.http.close()
         running.thread.stop()
-    for manager in managers:
-        manager.dispose()
+    for storage in opened:
+        storage.dispose()

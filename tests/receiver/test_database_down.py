@@ -143,7 +143,8 @@ def _postgres_outage(serve: Callable[..., Running], pg: ThrowawayPostgres) -> No
         _assert_refused_retryably(srv, body)
         assert srv.http.get("/healthz").status_code == 200
         assert srv.http.get("/readyz").status_code == 503
-        assert srv.http.get("/api/runs").status_code == 503
+        api = srv.http.get("/api/runs")
+        assert api.status_code == 503 and int(api.headers["retry-after"]) >= 1, api.text
     finally:
         pg.start()
     srv.raw_export(body)

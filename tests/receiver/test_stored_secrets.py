@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 from otel_diag.cli import main
 from tests.receiver.harness import Running
@@ -52,9 +52,13 @@ def test_secrets_of_every_tried_format_are_absent_from_api_exports_and_database(
         result = runner.invoke(main, args)
         assert result.exit_code == 0, result.output
         outputs[fmt] = out.read_text()
-    with srv.server.manager.get_engine().connect() as conn:
-        rows = conn.execute(text("SELECT * FROM error_logs")).all()
-        outputs["database"] = "\n".join(repr(tuple(row)) for row in rows)
+    database = create_engine(db_url)  # every column of every stored row, read raw
+    try:
+        with database.connect() as conn:
+            rows = conn.execute(text("SELECT * FROM error_logs")).all()
+    finally:
+        database.dispose()
+    outputs["database"] = "\n".join(repr(tuple(row)) for row in rows)
     leaks = {
         (where, name)
         for where, body in outputs.items()

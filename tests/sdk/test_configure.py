@@ -22,9 +22,9 @@ from otel_diag.instrumentation import RunBaggageSpanProcessor
 from otel_diag.instrumentation.litellm_instrumentor import LiteLLMInstrumentor
 from otel_diag.instrumentation.run_context import span_processors
 from otel_diag.projection.ids import run_uuid
+from otel_diag.rows import to_json
 from otel_diag.sdk import configure as configure_module
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.sql import queries
 from otel_diag.store.sql.engine import InvalidTenantError, TenantDBManager
 from tests.fakes.openai_server import FakeOpenAI
 from tests.sdk.otlp_sink import OTLPSink
@@ -226,8 +226,7 @@ def test_configured_app_writes_its_failed_run_to_the_database(
     assert provider.force_flush()
     manager = TenantDBManager(url)
     try:
-        with manager.get_engine("acme").connect() as conn:
-            errors = queries.get_errors(conn, run_uuid("co-1", "0" * 32))
+        errors = [to_json(e) for e in manager.tenant("acme").errors(run_uuid("co-1", "0" * 32))]
     finally:
         manager.dispose()
     # One failure, raised by the tool; the run's span only recorded it again.
@@ -263,8 +262,7 @@ def test_a_bad_server_side_setting_does_not_stop_configure(
     monkeypatch.delenv("OTEL_DIAG_MAX_INFLIGHT")
     manager = TenantDBManager(url)
     try:
-        with manager.get_engine(None).connect() as conn:
-            errors = queries.get_errors(conn, run_uuid("co-2", "0" * 32))
+        errors = [to_json(e) for e in manager.tenant(None).errors(run_uuid("co-2", "0" * 32))]
     finally:
         manager.dispose()
     assert [(e["step_name"], e["error_category"]) for e in errors] == [("flaky", "timeout")]

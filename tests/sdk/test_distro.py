@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from otel_diag.projection.ids import run_uuid
-from otel_diag.store.sql import queries
+from otel_diag.rows import to_json
 from otel_diag.store.sql.engine import TenantDBManager
 from tests.conftest import IN_CI
 
@@ -105,10 +105,11 @@ def _run_app(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[st
 def _assert_stored_under_the_baggage_run(url: str) -> None:
     manager = TenantDBManager(url)
     try:
-        with manager.get_engine(None).connect() as conn:
-            rid = run_uuid("distro-run", "0" * 32)
-            run_row = queries.get_run(conn, rid)
-            steps = queries.get_steps(conn, rid)
+        store = manager.tenant()
+        rid = run_uuid("distro-run", "0" * 32)
+        found = store.run(rid)
+        run_row = to_json(found) if found else None
+        steps = [to_json(s) for s in store.steps(rid)]
     finally:
         manager.dispose()
     assert run_row is not None, "the run id in baggage did not reach the span"

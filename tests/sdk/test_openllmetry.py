@@ -20,8 +20,8 @@ from opentelemetry.trace import Tracer
 
 from otel_diag.projection.cost import lookup_price
 from otel_diag.projection.ids import run_uuid
+from otel_diag.rows import to_json
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.sql import queries
 from otel_diag.store.sql.engine import TenantDBManager
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
@@ -41,9 +41,9 @@ def tracer(exporter: ErrorLogSpanExporter) -> Iterator[Tracer]:
 
 
 def _stored(manager: TenantDBManager) -> tuple[list[dict], list[dict]]:
-    with manager.get_engine(None).connect() as conn:
-        rid = run_uuid(RUN, "0" * 32)
-        return queries.get_steps(conn, rid), queries.get_errors(conn, rid)
+    store = manager.tenant()
+    rid = run_uuid(RUN, "0" * 32)
+    return [to_json(s) for s in store.steps(rid)], [to_json(e) for e in store.errors(rid)]
 
 
 def test_a_call_and_a_rate_limited_call_are_steps_with_model_tokens_cost_and_a_category(

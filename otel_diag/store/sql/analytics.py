@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, literal_column, or_, select, true
 from sqlalchemy.sql import ColumnElement
 
+from otel_diag.rows import RULES_PROVIDER, to_json
 from otel_diag.store.sql.models import diagnostic_reports, error_logs, runs, steps
-from otel_diag.store.sql.queries import jsonable
+from otel_diag.timewindow import as_utc
 
 NO_AGENT = "(no agent)"
 NO_MODEL = "(no model)"
@@ -30,16 +31,12 @@ MISMATCH_ABSOLUTE = 1e-6
 """... and by more than a millionth of a dollar (rounding noise on tiny calls)."""
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _between(column: Any, since: datetime | None, until: datetime | None) -> ColumnElement[bool]:
     clauses = []
     if since is not None:
-        clauses.append(column >= _utc(since))
+        clauses.append(column >= as_utc(since))
     if until is not None:
-        clauses.append(column < _utc(until))
+        clauses.append(column < as_utc(until))
     return and_(*clauses) if clauses else true()
 
 
@@ -354,7 +351,7 @@ def _mismatch_examples(
         .order_by(steps.c.started_at.desc())
         .limit(limit)
     ).mappings()
-    return [jsonable(r) for r in rows]
+    return [to_json(r) for r in rows]
 
 
 def monitor_snapshot(
@@ -366,7 +363,7 @@ def monitor_snapshot(
     diagnoses: int = 5,
 ) -> dict[str, Any]:
     """What the live dashboard shows for the last ``window``: rates, cost, latest rows."""
-    now = _utc(now or datetime.now(UTC))
+    now = as_utc(now or datetime.now(UTC))
     since = now - window
     minutes = window.total_seconds() / 60.0
     stats = run_stats(conn, since, None)["totals"]
@@ -438,7 +435,7 @@ def latest_errors(conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
         .order_by(error_logs.c.created_at.desc(), error_logs.c.id)
         .limit(limit)
     ).mappings()
-    return [jsonable(r) for r in rows]
+    return [to_json(r) for r in rows]
 
 
 def latest_diagnoses(conn: Connection, limit: int = 5) -> list[dict[str, Any]]:
@@ -458,7 +455,7 @@ def latest_diagnoses(conn: Connection, limit: int = 5) -> list[dict[str, Any]]:
         .order_by(diagnostic_reports.c.created_at.desc(), diagnostic_reports.c.id)
         .limit(limit)
     ).mappings()
-    return [jsonable(r) for r in rows]
+    return [to_json(r) for r in rows]
 
 
 # --- alert signals -----------------------------------------------------------------------
@@ -470,7 +467,7 @@ def finished_runs(conn: Connection, since: datetime) -> tuple[int, int]:
         select(
             func.count(),
             func.coalesce(func.sum(case((runs.c.status == "failed", 1), else_=0)), 0),
-        ).where(runs.c.started_at >= _utc(since), runs.c.status.in_(("ok", "failed")))
+        ).where(runs.c.started_at >= as_utc(since), runs.c.status.in_(("ok", "failed")))
     ).one()
     return int(finished), int(failed)
 
@@ -482,19 +479,19 @@ def costly_runs(
     rows = conn.execute(
         select(runs.c.id, runs.c.name, runs.c.agent_name, runs.c.trace_id, runs.c.cost_usd)
         .where(
-            or_(runs.c.started_at >= _utc(since), runs.c.last_span_at >= _utc(since)),
+            or_(runs.c.started_at >= as_utc(since), runs.c.last_span_at >= as_utc(since)),
             runs.c.cost_usd > threshold,
         )
         .order_by(runs.c.cost_usd.desc())
         .limit(limit)
     ).mappings()
-    return [jsonable(r) for r in rows]
+    return [to_json(r) for r in rows]
 
 
 def cost_since(conn: Connection, since: datetime) -> float:
     """USD spent by LLM steps started since ``since``."""
     value = conn.execute(
-        select(func.sum(steps.c.cost_usd)).where(steps.c.started_at >= _utc(since))
+        select(func.sum(steps.c.cost_usd)).where(steps.c.started_at >= as_utc(since))
     ).scalar_one()
     return float(value or 0.0)
 
@@ -507,7 +504,7 @@ def unpriced_models(conn: Connection, since: datetime) -> list[dict[str, Any]]:
     )
     rows = conn.execute(
         select(model, func.count(), tokens)
-        .where(steps.c.started_at >= _utc(since), steps.c.cost_source == "unpriced")
+        .where(steps.c.started_at >= as_utc(since), steps.c.cost_source == "unpriced")
         .group_by(model)
         .order_by(tokens.desc())
     ).all()
@@ -527,19 +524,19 @@ def diagnosis_outcomes(conn: Connection, since: datetime) -> dict[str, Any]:
     rows = conn.execute(
         select(reason, func.count())
         .where(
-            diagnostic_reports.c.created_at >= _utc(since),
-            diagnostic_reports.c.llm_provider == "rules",
+            diagnostic_reports.c.created_at >= as_utc(since),
+            diagnostic_reports.c.llm_provider == RULES_PROVIDER,
             reason.is_not(None),
         )
         .group_by(reason)
     ).all()
     reasons = {str(r): int(n) for r, n in rows}
     reports = conn.execute(
-        select(func.count()).where(diagnostic_reports.c.created_at >= _utc(since))
+        select(func.count()).where(diagnostic_reports.c.created_at >= as_utc(since))
     ).scalar_one()
     failed = conn.execute(
         select(func.count()).where(
-            runs.c.diagnosis_state == DIAGNOSIS_ERROR, runs.c.diagnosed_at >= _utc(since)
+            runs.c.diagnosis_state == DIAGNOSIS_ERROR, runs.c.diagnosed_at >= as_utc(since)
         )
     ).scalar_one()
     return {

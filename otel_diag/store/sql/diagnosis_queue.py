@@ -19,31 +19,30 @@ Only this module (with the rest of the store) speaks SQL for the diagnosis.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, case, func, insert, or_, select, true, update
 
+from otel_diag.rows import RULES_PROVIDER, DiagnosisState, Report
+from otel_diag.store.port import Claim
 from otel_diag.store.sql import queries
 from otel_diag.store.sql.models import diagnostic_reports, runs
 from otel_diag.store.sql.transactions import write_transaction
 
-PENDING = "pending"
-CLAIMED = "claimed"
-DONE = "done"
-ERROR = "error"
+PENDING = DiagnosisState.PENDING.value
+CLAIMED = DiagnosisState.CLAIMED.value
+DONE = DiagnosisState.DONE.value
+ERROR = DiagnosisState.ERROR.value
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One run taken by one worker; ``claimed_at`` makes the claim a unique token."""
-
-    run_id: uuid.UUID
-    worker_id: str
-    claimed_at: datetime
-    tenant: str | None = None
+def report_values(report: Report) -> dict[str, Any]:
+    """A report as column values (its actions as the JSON list the column holds)."""
+    values = {f.name: getattr(report, f.name) for f in fields(report)}
+    values["recommended_actions"] = [dict(a) for a in report.recommended_actions]
+    return values
 
 
 def _claimable(now: datetime, lease: float) -> Any:
@@ -150,7 +149,7 @@ def _mine(claim: Claim) -> Any:
 def complete(
     engine: Engine,
     claim: Claim,
-    report: Mapping[str, Any],
+    report: Report,
     *,
     fingerprint: str | None,
     now: datetime,
@@ -177,7 +176,7 @@ def complete(
         )
         if result.rowcount != 1:
             return False
-        conn.execute(insert(diagnostic_reports).values(**report))
+        conn.execute(insert(diagnostic_reports).values(**report_values(report)))
     return True
 
 
@@ -215,33 +214,13 @@ def mark_failed(engine: Engine, claim: Claim, now: datetime) -> bool:
     return result.rowcount == 1
 
 
-def insert_report(engine: Engine, report: Mapping[str, Any]) -> None:
+def insert_report(engine: Engine, report: Report) -> None:
     """Store a report without a claim (a forced, explicit diagnosis of a run being claimed)."""
     with write_transaction(engine) as conn:
-        conn.execute(insert(diagnostic_reports).values(**report))
+        conn.execute(insert(diagnostic_reports).values(**report_values(report)))
 
 
-def load_run(
-    conn: Connection, run_id: uuid.UUID
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
-    """The run's row, its steps and its errors (JSON-ready dicts), or None if unknown."""
-    run = queries.get_run(conn, run_id)
-    if run is None:
-        return None
-    return run, queries.get_steps(conn, run_id), queries.get_errors(conn, run_id)
-
-
-def get_report(conn: Connection, report_id: uuid.UUID | str) -> dict[str, Any] | None:
-    rid = report_id if isinstance(report_id, uuid.UUID) else uuid.UUID(str(report_id))
-    row = (
-        conn.execute(select(diagnostic_reports).where(diagnostic_reports.c.id == rid))
-        .mappings()
-        .first()
-    )
-    return queries.jsonable(row) if row else None
-
-
-def find_reusable(conn: Connection, fingerprint: str, since: datetime) -> dict[str, Any] | None:
+def find_reusable(conn: Connection, fingerprint: str, since: datetime) -> Report | None:
     """The newest LLM report for the same error fingerprints created at or after ``since``."""
     row = (
         conn.execute(
@@ -249,7 +228,7 @@ def find_reusable(conn: Connection, fingerprint: str, since: datetime) -> dict[s
             .where(
                 diagnostic_reports.c.fingerprint == fingerprint,
                 diagnostic_reports.c.created_at >= since,
-                diagnostic_reports.c.llm_provider != "rules",
+                diagnostic_reports.c.llm_provider != RULES_PROVIDER,
             )
             .order_by(diagnostic_reports.c.created_at.desc())
             .limit(1)
@@ -257,7 +236,7 @@ def find_reusable(conn: Connection, fingerprint: str, since: datetime) -> dict[s
         .mappings()
         .first()
     )
-    return queries.jsonable(row) if row else None
+    return queries.typed(Report, row) if row else None
 
 
 def spend_since(conn: Connection, since: datetime) -> float:

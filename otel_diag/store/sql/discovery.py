@@ -27,6 +27,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from otel_diag.config import DEFAULT_TENANT
+from otel_diag.store.port import TenantLimitReached
 from otel_diag.tenants import TENANT_ID_RE, configured_tenants
 
 if TYPE_CHECKING:
@@ -120,16 +121,6 @@ def discover(manager: TenantDBManager) -> list[str]:
         logger.debug("otel-diag: cannot list the tenants on storage: %s", exc)
     others = sorted(t for t in found if t != DEFAULT_TENANT and TENANT_ID_RE.match(t))
     return [DEFAULT_TENANT, *others] if DEFAULT_TENANT in found else others
-
-
-class TenantLimitReached(Exception):
-    """A new tenant beyond the per-minute budget: retry after ``retry_after`` seconds."""
-
-    def __init__(self, tenant: str, retry_after: float) -> None:
-        super().__init__(
-            f"too many new tenants this minute; tenant {tenant!r} is created later, retry"
-        )
-        self.retry_after = retry_after
 
 
 class NewTenantBudget:

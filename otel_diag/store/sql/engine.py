@@ -27,6 +27,7 @@ from otel_diag.tenants import validate_tenant_id as validate_tenant_id
 
 if TYPE_CHECKING:
     from otel_diag.store.sql.discovery import NewTenantBudget
+    from otel_diag.store.sql.tenant_store import SqlTenantStore
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +169,11 @@ def build_engine(url: str, tenant_id: str, timeout: float = 5.0) -> Engine:
 
 
 class TenantDBManager:
-    """Per-tenant engines over one base URL, created and migrated on first use."""
+    """Per-tenant engines over one base URL, created and migrated on first use.
+
+    It is also the SQL implementation of :class:`otel_diag.store.port.Storage`:
+    :meth:`tenant` hands out a tenant's :class:`~otel_diag.store.port.TenantStore`.
+    """
 
     def __init__(self, database_url: str | None = None, settings: Settings | None = None):
         self.settings = settings or load_settings()
@@ -177,6 +182,25 @@ class TenantDBManager:
         self._lock = threading.Lock()
         self._repairs: dict[str, tuple[threading.Lock, list[float]]] = {}
         self._budget: NewTenantBudget | None = None
+
+    def tenant(self, tenant_id: str | None = None) -> SqlTenantStore:
+        """The tenant's store (its database created and migrated on first use)."""
+        from otel_diag.store.sql.tenant_store import SqlTenantStore
+
+        tenant = validate_tenant_id(tenant_id)
+        return SqlTenantStore(self, tenant, self.get_engine(tenant))
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """A failure worth a retry: the database is down, locked, restarting, read-only."""
+        from otel_diag.store.sql.failures import is_transient
+
+        return is_transient(exc)
+
+    def is_schema_missing(self, exc: BaseException) -> bool:
+        """The database answers but its schema is gone (restore, failover, wipe)."""
+        from otel_diag.store.sql.failures import is_schema_missing
+
+        return is_schema_missing(exc)
 
     def limit_new_tenants(self, per_minute: int) -> None:
         """Create at most ``per_minute`` new tenants per minute (0: no limit); beyond it

@@ -13,61 +13,19 @@ found with one aggregate over the window, then the page's details with indexed l
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
+from otel_diag.rows import ErrorGroup, GroupDiagnosis, to_json
+from otel_diag.store.port import GroupOrder
 from otel_diag.store.sql.models import diagnostic_reports, error_logs, runs
-from otel_diag.store.sql.queries import jsonable
 from otel_diag.timewindow import as_utc
 
-GroupOrder = Literal["occurrences", "last_seen", "first_seen", "runs"]
 MAX_NAMES = 10
 """Services and agents listed per group (the busiest groups touch many)."""
-
-
-@dataclass(frozen=True, slots=True)
-class GroupDiagnosis:
-    """The latest diagnosis of a run that failed with the group's error."""
-
-    report_id: uuid.UUID
-    run_id: uuid.UUID
-    root_cause_analysis: str
-    error_category: str | None
-    resume_step: str | None
-    confidence_score: float
-    llm_provider: str
-    llm_model: str | None
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorGroup:
-    """One error shape across runs: where it happens, how often, since when."""
-
-    fingerprint: str
-    error_type: str
-    error_category: str
-    source: str
-    step_name: str | None
-    message: str
-    """The message of the latest occurrence (redacted like every stored message)."""
-    occurrences: int
-    """Failure occurrences in the window (each retry attempt counts)."""
-    runs_affected: int
-    """Distinct runs with an occurrence in the window."""
-    first_seen: datetime
-    """First occurrence ever (not only in the window)."""
-    last_seen: datetime
-    latest_run_id: uuid.UUID
-    latest_trace_id: str
-    services: tuple[str, ...]
-    agents: tuple[str, ...]
-    latest_diagnosis: GroupDiagnosis | None
 
 
 def _window(since: datetime | None, until: datetime | None) -> list[Any]:
@@ -264,13 +222,7 @@ def _diagnoses(conn: Connection, keys: list[str]) -> dict[str, GroupDiagnosis]:
 
 def group_json(group: ErrorGroup, trace_url: str | None = None) -> dict[str, Any]:
     """A group as JSON-ready values (ids and times as strings), with its trace link."""
-    out = jsonable(asdict(group))
-    out["services"] = list(group.services)
-    out["agents"] = list(group.agents)
-    if group.latest_diagnosis is not None:
-        out["latest_diagnosis"] = jsonable(asdict(group.latest_diagnosis))
-    out["latest_trace_url"] = trace_url
-    return out
+    return {**to_json(group), "latest_trace_url": trace_url}
 
 
 def new_groups(conn: Connection, since: datetime, limit: int = 20) -> list[ErrorGroup]:

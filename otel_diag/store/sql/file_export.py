@@ -9,16 +9,15 @@ per-value Python conversions that would otherwise cap the export rate.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Connection, DateTime, Table, Text, Uuid, cast, func, literal, select
 from sqlalchemy.sql import ColumnElement, Select
 
+from otel_diag.store.port import ExportFilter
 from otel_diag.store.sql.models import error_logs, runs, steps
+from otel_diag.timewindow import as_utc
 
 # table name -> (table, exported columns in file order, the time column filters apply to)
 EXPORTS: dict[str, tuple[Table, tuple[str, ...], str]] = {
@@ -103,26 +102,10 @@ JSON_COLUMNS = frozenset({"context"})
 """Columns holding JSON text (a JSON export parses them back into objects)."""
 
 
-@dataclass(frozen=True, slots=True)
-class ExportFilter:
-    """The filters ``runs`` takes, applied to any exported table."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    run_id: uuid.UUID | None = None
-    status: str | None = None
-    agent: str | None = None
-    limit: int | None = None
-
-
 def columns(table_name: str, *, trace_url: bool = False) -> tuple[str, ...]:
     """Exported column names in file order (``trace_url`` last when a template is set)."""
     names = EXPORTS[table_name][1]
     return (*names, "trace_url") if trace_url else names
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _as_text(conn: Connection, column: Any) -> ColumnElement[Any]:
@@ -168,9 +151,9 @@ def _query(
             values.append(url.label("trace_url"))
         query = select(*values)
     if flt.since is not None:
-        query = query.where(time_col >= _utc(flt.since))
+        query = query.where(time_col >= as_utc(flt.since))
     if flt.until is not None:
-        query = query.where(time_col < _utc(flt.until))
+        query = query.where(time_col < as_utc(flt.until))
     run_col = table.c.id if table is runs else table.c.run_id
     if flt.run_id is not None:
         query = query.where(run_col == flt.run_id)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
@@ -26,13 +25,10 @@ from otel_diag.projection.project import Projection
 from otel_diag.projection.propagation import Recorded, resolve
 from otel_diag.store.sql.bulk import insert_ignore
 from otel_diag.store.sql.models import error_logs, error_propagations
+from otel_diag.timewindow import as_utc
 
 CHUNK = 500
 _SHARED = ("trace_id", "span_id", "parent_span_id", "exception_key", "recorded_as", "step_name")
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _recorded(row: Mapping[str, Any]) -> Recorded:
@@ -41,7 +37,7 @@ def _recorded(row: Mapping[str, Any]) -> Recorded:
         span_id=row["span_id"],
         parent_span_id=row["parent_span_id"],
         key=row["exception_key"] or "",
-        time=_utc(row["created_at"]),
+        time=as_utc(row["created_at"]),
         step_name=row["step_name"],
         origin=row["recorded_as"] or "event",
     )

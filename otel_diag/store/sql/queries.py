@@ -1,36 +1,26 @@
-"""Read queries shared by the collector, the diagnosis, the API and the CLI.
+"""Read queries of runs, steps, errors and reports, answered as typed rows.
 
-Results are plain dicts with JSON-ready values (UUIDs and datetimes as strings), so callers
-never hold SQLAlchemy objects.
+Results are :mod:`otel_diag.rows` dataclasses (times in UTC), so callers never hold
+SQLAlchemy objects; :func:`otel_diag.rows.to_json` turns them into JSON.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import fields
+from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, String, cast, func, select
 
 from otel_diag.projection.ids import parse_run_ref
+from otel_diag.rows import ErrorRow, ErrorShape, ErrorSummary, Report, Run, Step
+from otel_diag.store.port import AmbiguousRunError
 from otel_diag.store.sql.models import diagnostic_reports, error_logs, runs, steps, trace_runs
+from otel_diag.timewindow import as_utc
 
-
-class AmbiguousRunError(LookupError):
-    """A run id prefix that matches several runs."""
-
-
-def jsonable(row: Mapping[str, Any] | Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, uuid.UUID):
-            value = str(value)
-        elif isinstance(value, datetime):
-            # SQLite hands back naive datetimes; every stored timestamp is UTC.
-            value = (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
-        out[key] = value
-    return out
+T = TypeVar("T")
 
 
 def resolve_run(conn: Connection, ref: str | uuid.UUID) -> uuid.UUID | None:
@@ -68,28 +58,53 @@ def resolve_run(conn: Connection, ref: str | uuid.UUID) -> uuid.UUID | None:
     return None
 
 
-def get_run(conn: Connection, run_id: uuid.UUID) -> dict[str, Any] | None:
+def _rows(cls: type[T], mappings: Iterable[Any]) -> list[T]:
+    return [typed(cls, m) for m in mappings]
+
+
+def typed(cls: type[T], mapping: Mapping[str, Any] | Any) -> T:
+    """A typed row from a result mapping: times in UTC, JSON lists as tuples."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if f.name not in mapping:
+            continue
+        value = mapping[f.name]
+        if isinstance(value, datetime):
+            value = as_utc(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[f.name] = value
+    return cls(**values)
+
+
+def get_run(conn: Connection, run_id: uuid.UUID) -> Run | None:
     row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
-    return jsonable(row) if row else None
+    return typed(Run, row) if row else None
 
 
-def get_steps(conn: Connection, run_id: uuid.UUID) -> list[dict[str, Any]]:
+def get_steps(conn: Connection, run_id: uuid.UUID) -> list[Step]:
     rows = conn.execute(
         select(steps).where(steps.c.run_id == run_id).order_by(steps.c.started_at, steps.c.span_id)
     ).mappings()
-    return [jsonable(r) for r in rows]
+    return _rows(Step, rows)
 
 
-def get_errors(conn: Connection, run_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = conn.execute(
+def get_errors(
+    conn: Connection, run_id: uuid.UUID, *, limit: int | None = None, offset: int = 0
+) -> list[ErrorRow]:
+    """A run's failures, oldest first; pages are cut in the database."""
+    query = (
         select(error_logs)
         .where(error_logs.c.run_id == run_id)
         .order_by(error_logs.c.created_at, error_logs.c.id)
-    ).mappings()
-    return [jsonable(r) for r in rows]
+        .offset(offset)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return _rows(ErrorRow, conn.execute(query).mappings())
 
 
-def error_summary(conn: Connection, run_id: uuid.UUID) -> dict[str, Any]:
+def error_summary(conn: Connection, run_id: uuid.UUID) -> ErrorSummary:
     """Counts by category and by source, and the distinct error shapes (fingerprints).
 
     ``attempts`` counts failure occurrences (each retry attempt is one); ``failures``
@@ -117,31 +132,51 @@ def error_summary(conn: Connection, run_id: uuid.UUID) -> dict[str, Any]:
         .order_by(func.min(error_logs.c.created_at))
     ).all()
     total = sum(by["source"].values())
-    return {
-        "total": total,
-        "failures": len(shapes),
-        "attempts": total,
-        "by_category": by["error_category"],
-        "by_source": by["source"],
-        "fingerprints": [
-            {"fingerprint": f, "error_type": t, "category": c, "count": n, "first_seen": str(s)}
+    return ErrorSummary(
+        total=total,
+        failures=len(shapes),
+        attempts=total,
+        by_category=by["error_category"],
+        by_source=by["source"],
+        fingerprints=tuple(
+            ErrorShape(f, t, c, n, as_utc(s) if isinstance(s, datetime) else as_utc(_parse(s)))
             for f, t, c, n, s in shapes
-        ],
-    }
+        ),
+    )
 
 
-def latest_diagnosis(conn: Connection, run_id: uuid.UUID) -> dict[str, Any] | None:
+def _parse(value: Any) -> datetime:
+    """A timestamp an aggregate handed back as text (SQLite's MIN over a DATETIME)."""
+    return datetime.fromisoformat(str(value))
+
+
+def get_reports(
+    conn: Connection, run_id: uuid.UUID, *, limit: int | None = None, offset: int = 0
+) -> list[Report]:
+    """A run's diagnostic reports, newest first."""
+    query = (
+        select(diagnostic_reports)
+        .where(diagnostic_reports.c.run_id == run_id)
+        .order_by(diagnostic_reports.c.created_at.desc(), diagnostic_reports.c.id)
+        .offset(offset)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return _rows(Report, conn.execute(query).mappings())
+
+
+def latest_diagnosis(conn: Connection, run_id: uuid.UUID) -> Report | None:
+    found = get_reports(conn, run_id, limit=1)
+    return found[0] if found else None
+
+
+def get_report(conn: Connection, report_id: uuid.UUID) -> Report | None:
     row = (
-        conn.execute(
-            select(diagnostic_reports)
-            .where(diagnostic_reports.c.run_id == run_id)
-            .order_by(diagnostic_reports.c.created_at.desc())
-            .limit(1)
-        )
+        conn.execute(select(diagnostic_reports).where(diagnostic_reports.c.id == report_id))
         .mappings()
         .first()
     )
-    return jsonable(row) if row else None
+    return typed(Report, row) if row else None
 
 
 def list_runs(
@@ -152,7 +187,7 @@ def list_runs(
     agent: str | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> list[dict[str, Any]]:
+) -> list[Run]:
     query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id)
     if status:
         query = query.where(runs.c.status == status)
@@ -160,5 +195,4 @@ def list_runs(
         query = query.where(runs.c.started_at >= since)
     if agent:
         query = query.where(runs.c.agent_name == agent)
-    rows = conn.execute(query.limit(limit).offset(offset)).mappings()
-    return [jsonable(r) for r in rows]
+    return _rows(Run, conn.execute(query.limit(limit).offset(offset)).mappings())

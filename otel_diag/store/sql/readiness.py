@@ -8,11 +8,15 @@ failing part, never a host, port, user or database name: ``/readyz`` is unauthen
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import text
 
 from otel_diag.store.sql import migrate
-from otel_diag.store.sql.engine import TenantDBManager
 from otel_diag.store.sql.failures import is_schema_missing, is_transient
+
+if TYPE_CHECKING:
+    from otel_diag.store.sql.engine import TenantDBManager
 
 OK = "ok"
 

@@ -1,0 +1,284 @@
+"""The storage port: everything the rest of otel-diag asks of a database, and nothing else.
+
+The pipeline (exporter and receiver), the diagnosis queue and workers, the REST API, the
+CLI, the alerts and ``/metrics`` all talk to a :class:`Storage` (every tenant) and its
+:class:`TenantStore` (one tenant's data) through these methods, with typed rows
+(:mod:`otel_diag.rows`) in and out. The SQL implementation (SQLite and PostgreSQL, with
+their dialect differences inside it) sits behind it in :mod:`otel_diag.store.sql`; no
+other package knows which implementation it talks to. :func:`otel_diag.store.open_storage`
+picks one from the database URL.
+
+Reports are grouped by consumer (CLI reports, the monitor's snapshot, alert signals, file
+export, server gauges): each is answered by its own queries, none computes another's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from otel_diag.rows import ErrorGroup, ErrorRow, ErrorSummary, Report, Run, Step
+
+if TYPE_CHECKING:
+    from otel_diag.config import Settings
+    from otel_diag.projection.project import Projection
+    from otel_diag.spans.record import SpanRecord
+
+GroupOrder = Literal["occurrences", "runs", "last_seen", "first_seen"]
+ExportTable = Literal["errors", "runs", "steps"]
+
+
+class AmbiguousRunError(LookupError):
+    """A run id prefix that matches several runs."""
+
+
+class TenantLimitReached(Exception):
+    """A new tenant beyond the per-minute budget: retry after ``retry_after`` seconds."""
+
+    def __init__(self, tenant: str, retry_after: float) -> None:
+        super().__init__(
+            f"too many new tenants this minute; tenant {tenant!r} is created later, retry"
+        )
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One run taken from the diagnosis queue by one worker; ``claimed_at`` makes the claim
+    a unique token (a worker whose lease was taken over can no longer complete it)."""
+
+    run_id: uuid.UUID
+    worker_id: str
+    claimed_at: datetime
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFilter:
+    """Which rows ``otel-diag export`` writes."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    run_id: uuid.UUID | None = None
+    status: str | None = None
+    agent: str | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportLayout:
+    """The columns an export of one table has, in file order."""
+
+    columns: tuple[str, ...]
+    json_columns: frozenset[str] = frozenset()
+    """Columns whose values come as JSON text (a JSON file holds them as objects)."""
+
+
+class TenantStore(Protocol):
+    """One tenant's data."""
+
+    tenant: str
+
+    # --- the pipeline --------------------------------------------------------------------
+    def write_spans(self, records: Sequence[SpanRecord], now: datetime) -> Projection:
+        """Project and store normalized spans in one transaction; returns what was written."""
+        ...
+
+    # --- runs, steps, errors, reports ----------------------------------------------------
+    def resolve_run(self, ref: str | uuid.UUID) -> uuid.UUID | None:
+        """A run from its UUID, trace id, run-id string or unique id prefix (or
+        :class:`AmbiguousRunError`)."""
+        ...
+
+    def run(self, run_id: uuid.UUID) -> Run | None: ...
+
+    def runs(
+        self,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Run]:
+        """Runs started since ``since``, newest first."""
+        ...
+
+    def steps(self, run_id: uuid.UUID) -> list[Step]: ...
+
+    def errors(
+        self, run_id: uuid.UUID, *, limit: int | None = None, offset: int = 0
+    ) -> list[ErrorRow]:
+        """A run's failures, oldest first, paged in the database."""
+        ...
+
+    def error_summary(self, run_id: uuid.UUID) -> ErrorSummary: ...
+
+    def reports(
+        self, run_id: uuid.UUID, *, limit: int | None = None, offset: int = 0
+    ) -> list[Report]:
+        """A run's diagnostic reports, newest first."""
+        ...
+
+    def report(self, report_id: uuid.UUID) -> Report | None: ...
+
+    def error_groups(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        service: str | None = None,
+        agent: str | None = None,
+        fingerprints: Sequence[str] | None = None,
+        order: GroupOrder = "occurrences",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[ErrorGroup]: ...
+
+    def new_error_groups(self, since: datetime, limit: int = 20) -> list[ErrorGroup]: ...
+
+    def regressed_error_groups(
+        self, since: datetime, quiet: timedelta, limit: int = 20
+    ) -> list[ErrorGroup]: ...
+
+    # --- the diagnosis queue -------------------------------------------------------------
+    def claim_ready(
+        self,
+        *,
+        worker_id: str,
+        now: datetime,
+        decision_wait: float,
+        lease: float,
+        limit: int,
+        orphan_wait: float | None = None,
+    ) -> list[Claim]: ...
+
+    def claim_run(
+        self, run_id: uuid.UUID, *, worker_id: str, now: datetime, lease: float
+    ) -> Claim | None: ...
+
+    def complete(
+        self, claim: Claim, report: Report, *, fingerprint: str | None, now: datetime
+    ) -> bool:
+        """Store ``report`` and end the claim, only if the claim is still the caller's."""
+        ...
+
+    def release(self, claims: Sequence[Claim]) -> int: ...
+
+    def mark_failed(self, claim: Claim, now: datetime) -> bool: ...
+
+    def insert_report(self, report: Report) -> None: ...
+
+    def find_reusable(self, fingerprint: str, since: datetime) -> Report | None: ...
+
+    def spend_since(self, since: datetime) -> float: ...
+
+    def queue_depth(self, now: datetime, decision_wait: float) -> dict[str, int]: ...
+
+    def next_ready_at(self, decision_wait: float) -> datetime | None: ...
+
+    # --- reports, by consumer --------------------------------------------------------------
+    def run_stats(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+        """``otel-diag stats``: totals and the per-agent comparison."""
+        ...
+
+    def cost_breakdown(
+        self, since: datetime | None, until: datetime | None, *, examples: int = 10
+    ) -> dict[str, Any]:
+        """``otel-diag cost``: by model, agent and day, unpriced models apart."""
+        ...
+
+    def monitor_snapshot(
+        self, window: timedelta, now: datetime, *, errors: int = 10, diagnoses: int = 5
+    ) -> dict[str, Any]:
+        """One frame of ``otel-diag monitor``."""
+        ...
+
+    def finished_runs(self, since: datetime) -> tuple[int, int]:
+        """Alerts: (finished, failed) runs since ``since``."""
+        ...
+
+    def costly_runs(
+        self, since: datetime, threshold: float, limit: int = 10
+    ) -> list[dict[str, Any]]: ...
+
+    def cost_since(self, since: datetime) -> float: ...
+
+    def unpriced_models(self, since: datetime) -> list[dict[str, Any]]: ...
+
+    def diagnosis_outcomes(self, since: datetime) -> dict[str, Any]: ...
+
+    def export_layout(self, table: ExportTable, *, trace_url: bool = False) -> ExportLayout:
+        """The columns :meth:`export_batches` yields (``trace_url`` last when asked for)."""
+        ...
+
+    def export_count(self, table: ExportTable, flt: ExportFilter) -> int: ...
+
+    def export_batches(
+        self,
+        table: ExportTable,
+        flt: ExportFilter,
+        batch_size: int = 5000,
+        *,
+        trace_url_template: str | None = None,
+    ) -> Iterator[Sequence[Sequence[Any]]]: ...
+
+    def export_csv(
+        self,
+        table: ExportTable,
+        flt: ExportFilter,
+        write: Callable[[bytes], Any],
+        *,
+        trace_url_template: str | None = None,
+    ) -> int | None:
+        """The export as CSV written by the database itself (None: not supported here)."""
+        ...
+
+    def gauges(self) -> dict[str, Any]:
+        """``/metrics``: open runs, diagnosis states and spend, read at scrape time."""
+        ...
+
+    def write_readiness(self) -> str:
+        """``"ok"`` when writes would succeed now, else what is wrong (safe to show anyone)."""
+        ...
+
+
+class Storage(Protocol):
+    """Every tenant's data behind one database URL."""
+
+    settings: Settings
+    base_url: str
+
+    def tenant(self, tenant_id: str | None = None) -> TenantStore:
+        """The tenant's store (created and migrated on first use); invalid ids raise
+        :class:`~otel_diag.tenants.InvalidTenantError`."""
+        ...
+
+    def discover_tenants(self) -> list[str]:
+        """Tenants the configuration names or storage holds."""
+        ...
+
+    def limit_new_tenants(self, per_minute: int) -> None:
+        """Create at most ``per_minute`` new tenants per minute (0: no limit), for trusted-mode
+        ingest where any client names its tenant; beyond it :meth:`tenant` raises an error
+        with a ``retry_after`` (seconds)."""
+        ...
+
+    def tenants(self) -> list[str]:
+        """Tenants this process has opened so far (no storage listing: cheap)."""
+        ...
+
+    def repair(self, tenant_id: str | None = None) -> bool:
+        """Re-create a tenant's schema that vanished (restore, failover); True when back."""
+        ...
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """A failure worth a retry (the database is down, locked, restarting)."""
+        ...
+
+    def is_schema_missing(self, exc: BaseException) -> bool: ...
+
+    def dispose(self) -> None: ...
