@@ -206,9 +206,21 @@ def clean_text(value: Any, limit: int | None = None) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-8", "replace").decode("utf-8")
     if limit is not None and len(text) > limit:
-        marker = TRUNCATION_MARKER.format(n=len(text) - limit)
-        text = (text[: max(0, limit - len(marker))] + marker)[:limit]
+        text = truncate(text, limit)
     return text
+
+
+def truncate(text: str, limit: int, *, total: int | None = None) -> str:
+    """``text`` cut to fit ``limit`` characters, the cut said by the truncation marker.
+
+    The marker fits inside ``limit`` (the result must fit a ``VARCHAR(limit)`` column);
+    ``total`` is the full length when ``text`` is already a prefix of something longer.
+    """
+    length = len(text) if total is None else total
+    if length <= limit:
+        return text
+    marker = TRUNCATION_MARKER.format(n=length - limit)
+    return (text[: max(0, limit - len(marker))] + marker)[:limit]
 
 
 def safe_text(value: Any, limit: int | None = None) -> str:
@@ -235,10 +247,7 @@ def _safe_text(value: Any, limit: int | None) -> str:
         text = text[: 2 * limit]
     text = redact(text)
     if limit is not None and (len(text) > limit or original > 2 * limit):
-        # The marker fits inside ``limit``: the result must fit a VARCHAR(limit) column.
-        marker = TRUNCATION_MARKER.format(n=original - limit)
-        keep = max(0, limit - len(marker))
-        text = (text[:keep] + marker)[:limit]
+        text = truncate(text, limit, total=max(original, len(text)))
     return text
 
 

@@ -168,5 +168,25 @@ OPERATION_KINDS: Final[dict[str, str]] = {
 # call was. Such a step reads as the GenAI convention's span name, ``{operation} {model}``.
 LIBRARY_SPAN_NAME: Final = re.compile(r"[A-Za-z][\w-]*(?:\.[\w-]+)+")
 
+# litellm's provider names -> the GenAI conventions' gen_ai.provider.name values (the one
+# table both ways: the litellm instrumentation names providers with it, the price lookup
+# reads it backwards to find a model in litellm's price map).
+LITELLM_PROVIDERS: Final[dict[str, str]] = {
+    "azure": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "bedrock": "aws.bedrock",
+    "vertex_ai": "gcp.vertex_ai",
+    "vertex_ai_beta": "gcp.vertex_ai",
+    "gemini": "gcp.gemini",
+    "mistral": "mistral_ai",
+    "xai": "x_ai",
+    "watsonx": "ibm.watsonx.ai",
+}
+GENAI_PROVIDER_PREFIXES: Final[dict[str, str]] = {
+    **{genai: litellm for litellm, genai in reversed(list(LITELLM_PROVIDERS.items()))},
+    "gcp.gen_ai": "gemini",
+}
+"""gen_ai.provider.name -> litellm's provider prefix (the first litellm name wins)."""
+
 STEP_KINDS: Final = ("agent", "tool", "llm", "activity")
 ERROR_SOURCES: Final = ("llm", "tool", "validation", "storage", "activity", "api")

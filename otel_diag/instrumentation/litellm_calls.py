@@ -35,18 +35,6 @@ from otel_diag.redact import safe_text
 ACTIVE: ContextVar[LLMCall | None] = ContextVar("otel_diag_llm_call", default=None)
 """The call in progress in this context: nested litellm calls join it, retries find it."""
 
-# litellm provider names -> gen_ai.provider.name well-known values.
-PROVIDER_NAMES: dict[str, str] = {
-    "azure": "azure.ai.openai",
-    "azure_ai": "azure.ai.inference",
-    "bedrock": "aws.bedrock",
-    "vertex_ai": "gcp.vertex_ai",
-    "vertex_ai_beta": "gcp.vertex_ai",
-    "gemini": "gcp.gemini",
-    "mistral": "mistral_ai",
-    "xai": "x_ai",
-    "watsonx": "ibm.watsonx.ai",
-}
 _REQUEST_PARAMS = {
     "max_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
     "max_completion_tokens": sc.GEN_AI_REQUEST_MAX_TOKENS,
@@ -58,7 +46,7 @@ def provider_name(litellm_provider: str | None) -> str | None:
     if not litellm_provider:
         return None
     name = str(getattr(litellm_provider, "value", litellm_provider))
-    return PROVIDER_NAMES.get(name, name)
+    return sc.LITELLM_PROVIDERS.get(name, name)
 
 
 def split_model(model: str, custom_provider: Any = None) -> tuple[str | None, str]:

@@ -17,21 +17,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from otel_diag import semconv as sc
+
 logger = logging.getLogger(__name__)
 
 PRICE_FILE = "model_prices_and_context_window_backup.json"
 
-# gen_ai.provider.name values -> litellm provider prefixes
-_PROVIDER_PREFIX = {
-    "azure.ai.openai": "azure",
-    "azure.ai.inference": "azure_ai",
-    "aws.bedrock": "bedrock",
-    "gcp.gemini": "gemini",
-    "gcp.vertex_ai": "vertex_ai",
-    "gcp.gen_ai": "gemini",
-    "mistral_ai": "mistral",
-    "x_ai": "xai",
-}
 _DATE_SUFFIX = re.compile(r"-\d{4}-?\d{2}-?\d{2}$")
 
 _lock = threading.Lock()
@@ -94,7 +85,7 @@ def lookup_price(model: str, provider: str | None = None) -> Price | None:
     model = model.strip()
     candidates = [model, model.lower()]
     if provider:
-        prefix = _PROVIDER_PREFIX.get(provider.lower(), provider.lower())
+        prefix = sc.GENAI_PROVIDER_PREFIXES.get(provider.lower(), provider.lower())
         candidates.append(f"{prefix}/{model}")
     if "/" in model:
         candidates.append(model.split("/", 1)[1])

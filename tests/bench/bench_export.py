@@ -33,9 +33,9 @@ from pathlib import Path
 import psycopg
 
 from otel_diag.config import load_settings
-from otel_diag.store.sql.analytics import cost_breakdown
 from otel_diag.store.sql.engine import TenantDBManager
 from otel_diag.store.sql.file_export import ExportFilter, columns, iter_batches
+from otel_diag.store.sql.reports import cost_breakdown
 from tests.bench.scratch import create_pg_database, drop_pg_database
 
 ROWS = 1_000_000

@@ -17,6 +17,7 @@ from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.store.sql.engine import TenantDBManager
 from otel_diag.store.sql.models import error_logs, runs, steps
 from tests.factories import agent_trace, exception_event, make_span
+from tests.prices import cost
 
 
 def count(manager: TenantDBManager, table, tenant: str | None = None) -> int:
@@ -43,7 +44,7 @@ def test_a_failing_agent_trace_becomes_a_failed_run_with_steps_and_error_rows(ex
     assert run["input_tokens"] == 500 + 501 + 502 + 503
     assert run["output_tokens"] == 60 + 61 + 62 + 63
     assert run["cost_usd"] == pytest.approx(
-        run["input_tokens"] * 0.15e-6 + run["output_tokens"] * 0.6e-6
+        cost("gpt-4o-mini", run["input_tokens"], run["output_tokens"])
     )
     errors = rows(manager, error_logs)
     by_step = {e["step_name"]: e for e in errors}

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.prices import cost
+
 BIN = Path(sys.executable).parent
 
 
@@ -49,7 +51,7 @@ def test_an_instrumented_script_leaves_error_rows_with_tokens_and_cost(tmp_path)
         (uuid.UUID(run_id).hex,),
     ).fetchone()
     assert run[:6] == ("failed", "trip-planner", 1, 3, 812, 64)
-    assert run[6] == pytest.approx(812 * 0.15e-6 + 64 * 0.6e-6)
+    assert run[6] == pytest.approx(cost("gpt-4o-mini", 812, 64))
     assert run[7] == 3  # three tool attempts; the agent and workflow spans only re-record
     tool_errors = conn.execute(
         "SELECT attempt, source, error_category, error_message, propagated_to FROM error_logs "

@@ -18,7 +18,15 @@ from otel_diag.projection.project import Projection, project, trace_runs_in
 from otel_diag.rows import ErrorGroup, ErrorRow, ErrorSummary, Report, Run, Step
 from otel_diag.spans.record import SpanRecord
 from otel_diag.store.port import Claim, ExportFilter, ExportLayout, ExportTable, GroupOrder
-from otel_diag.store.sql import analytics, diagnosis_queue, error_groups, file_export, queries
+from otel_diag.store.sql import (
+    alert_signals,
+    diagnosis_queue,
+    error_groups,
+    file_export,
+    monitor,
+    queries,
+    reports,
+)
 from otel_diag.store.sql.gauges import server_gauges
 from otel_diag.store.sql.readiness import write_readiness
 from otel_diag.store.sql.transactions import write_transaction
@@ -198,41 +206,41 @@ class SqlTenantStore:
     # --- reports, by consumer ----------------------------------------------------------------
     def run_stats(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            return analytics.run_stats(conn, since, until)
+            return reports.run_stats(conn, since, until)
 
     def cost_breakdown(
         self, since: datetime | None, until: datetime | None, *, examples: int = 10
     ) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            return analytics.cost_breakdown(conn, since, until, examples=examples)
+            return reports.cost_breakdown(conn, since, until, examples=examples)
 
     def monitor_snapshot(
         self, window: timedelta, now: datetime, *, errors: int = 10, diagnoses: int = 5
     ) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            return analytics.monitor_snapshot(conn, window, now, errors=errors, diagnoses=diagnoses)
+            return monitor.monitor_snapshot(conn, window, now, errors=errors, diagnoses=diagnoses)
 
     def finished_runs(self, since: datetime) -> tuple[int, int]:
         with self.engine.connect() as conn:
-            return analytics.finished_runs(conn, since)
+            return alert_signals.finished_runs(conn, since)
 
     def costly_runs(
         self, since: datetime, threshold: float, limit: int = 10
     ) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return analytics.costly_runs(conn, since, threshold, limit)
+            return alert_signals.costly_runs(conn, since, threshold, limit)
 
     def cost_since(self, since: datetime) -> float:
         with self.engine.connect() as conn:
-            return analytics.cost_since(conn, since)
+            return alert_signals.cost_since(conn, since)
 
     def unpriced_models(self, since: datetime) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return analytics.unpriced_models(conn, since)
+            return alert_signals.unpriced_models(conn, since)
 
     def diagnosis_outcomes(self, since: datetime) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            return analytics.diagnosis_outcomes(conn, since)
+            return alert_signals.diagnosis_outcomes(conn, since)
 
     def export_layout(self, table: ExportTable, *, trace_url: bool = False) -> ExportLayout:
         names = file_export.columns(table, trace_url=trace_url)

@@ -4,7 +4,7 @@
 statistics on that expression PostgreSQL guesses one group per row, plans a partitioned
 hash aggregate with JIT and no parallelism, and a 1M-step window takes ~2x longer. The
 statistics object gives it the real number of groups (tens), so it aggregates in parallel
-workers. The expression must stay identical to ``store.analytics.day_bucket``. SQLite
+workers. The expression must stay identical to ``store.sql.expressions.day_bucket``. SQLite
 needs nothing.
 
 Revision ID: 0003

@@ -1,0 +1,106 @@
+"""What the alert rules measure: one small query per signal (see :mod:`otel_diag.alerts`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, case, func, or_, select
+
+from otel_diag.rows import RULES_PROVIDER, to_json
+from otel_diag.store.sql.expressions import NO_MODEL
+from otel_diag.store.sql.models import diagnostic_reports, runs, steps
+from otel_diag.timewindow import as_utc
+
+DIAGNOSIS_ERROR = "error"
+"""``runs.diagnosis_state`` of a run whose diagnosis kept failing (see diagnosis_queue)."""
+
+
+CHOSEN_FALLBACKS = frozenset({"mode_rules", "spend_cap"})
+"""``fallback_reason`` values that are a configured choice, not a failed LLM diagnosis."""
+
+
+def finished_runs(conn: Connection, since: datetime) -> tuple[int, int]:
+    """(finished, failed) runs that started since ``since``."""
+    finished, failed = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((runs.c.status == "failed", 1), else_=0)), 0),
+        ).where(runs.c.started_at >= as_utc(since), runs.c.status.in_(("ok", "failed")))
+    ).one()
+    return int(finished), int(failed)
+
+
+def costly_runs(
+    conn: Connection, since: datetime, threshold: float, limit: int = 10
+) -> list[dict[str, Any]]:
+    """Runs seen since ``since`` whose cost exceeds ``threshold`` USD, most expensive first."""
+    rows = conn.execute(
+        select(runs.c.id, runs.c.name, runs.c.agent_name, runs.c.trace_id, runs.c.cost_usd)
+        .where(
+            or_(runs.c.started_at >= as_utc(since), runs.c.last_span_at >= as_utc(since)),
+            runs.c.cost_usd > threshold,
+        )
+        .order_by(runs.c.cost_usd.desc())
+        .limit(limit)
+    ).mappings()
+    return [to_json(r) for r in rows]
+
+
+def cost_since(conn: Connection, since: datetime) -> float:
+    """USD spent by LLM steps started since ``since``."""
+    value = conn.execute(
+        select(func.sum(steps.c.cost_usd)).where(steps.c.started_at >= as_utc(since))
+    ).scalar_one()
+    return float(value or 0.0)
+
+
+def unpriced_models(conn: Connection, since: datetime) -> list[dict[str, Any]]:
+    """Models whose calls since ``since`` carried tokens but no known price."""
+    model = func.coalesce(steps.c.model, NO_MODEL)
+    tokens = func.sum(
+        func.coalesce(steps.c.input_tokens, 0) + func.coalesce(steps.c.output_tokens, 0)
+    )
+    rows = conn.execute(
+        select(model, func.count(), tokens)
+        .where(steps.c.started_at >= as_utc(since), steps.c.cost_source == "unpriced")
+        .group_by(model)
+        .order_by(tokens.desc())
+    ).all()
+    return [{"model": m, "calls": n, "tokens": int(t or 0)} for m, n, t in rows]
+
+
+def diagnosis_outcomes(conn: Connection, since: datetime) -> dict[str, Any]:
+    """Diagnosis health since ``since``.
+
+    ``llm_fallbacks``: reports the rules wrote because the LLM call failed, timed out or
+    answered something invalid (``fallback_reason`` set, other than the rules mode or the
+    spend cap, which are choices rather than failures); ``failed_runs``: runs whose
+    diagnosis was given up (the queue parks them in state ``error``, stamping
+    ``diagnosed_at``); ``fallback_reasons``: every rules report by reason.
+    """
+    reason = diagnostic_reports.c.fallback_reason
+    rows = conn.execute(
+        select(reason, func.count())
+        .where(
+            diagnostic_reports.c.created_at >= as_utc(since),
+            diagnostic_reports.c.llm_provider == RULES_PROVIDER,
+            reason.is_not(None),
+        )
+        .group_by(reason)
+    ).all()
+    reasons = {str(r): int(n) for r, n in rows}
+    reports = conn.execute(
+        select(func.count()).where(diagnostic_reports.c.created_at >= as_utc(since))
+    ).scalar_one()
+    failed = conn.execute(
+        select(func.count()).where(
+            runs.c.diagnosis_state == DIAGNOSIS_ERROR, runs.c.diagnosed_at >= as_utc(since)
+        )
+    ).scalar_one()
+    return {
+        "reports": int(reports),
+        "llm_fallbacks": sum(n for r, n in reasons.items() if r not in CHOSEN_FALLBACKS),
+        "failed_runs": int(failed),
+        "fallback_reasons": reasons,
+    }
