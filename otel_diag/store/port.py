@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 GroupOrder = Literal["occurrences", "runs", "last_seen", "first_seen"]
 ExportTable = Literal["errors", "runs", "steps"]
+RunSort = Literal["started_at", "duration", "cost", "errors", "name"]
+"""What :meth:`TenantStore.find_runs` can order by (the web console's sortable columns)."""
 
 
 class AmbiguousRunError(LookupError):
@@ -66,6 +68,41 @@ class ExportFilter:
     status: str | None = None
     agent: str | None = None
     limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """Which runs the web console's Runs page lists, in which order (see
+    :meth:`TenantStore.find_runs`). Every filter that is set must hold (AND); None / blank
+    means no filter."""
+
+    status: str | None = None
+    agent: str | None = None
+    service: str | None = None
+    since: datetime | None = None
+    """Runs started at or after this time."""
+    until: datetime | None = None
+    """Runs started before this time."""
+    text: str | None = None
+    """Case-insensitive substring of the run's name, agent, service or trace id."""
+    sort: RunSort = "started_at"
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityBucket:
+    """Runs started in one time bucket (:meth:`TenantStore.activity`)."""
+
+    start: datetime
+    """The bucket's start in UTC: a multiple of the bucket length since the Unix epoch."""
+    runs: int
+    finished: int
+    """Runs of the bucket that are ``ok`` or ``failed`` (not ``running``)."""
+    failed: int
+    cost_usd: float
+    """Sum of the runs' ``cost_usd`` (unpriced runs count 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +144,16 @@ class TenantStore(Protocol):
         """Runs started since ``since``, newest first."""
         ...
 
+    def find_runs(self, query: RunQuery) -> list[Run]:
+        """The web console's run list: the runs matching every filter of ``query``, ordered
+        by ``query.sort`` (``started_at``; ``duration`` = ended_at - started_at; ``cost`` =
+        cost_usd; ``errors`` = error_count; ``name``), descending when ``query.descending``,
+        rows without a value (an unpriced run's cost, a run's missing name) last in
+        either direction, ties newest first then by id; ``query.limit`` rows from
+        ``query.offset``. ``text`` matches case-insensitively anywhere in name, agent_name,
+        service_name or trace_id (its ``%`` and ``_`` are plain characters)."""
+        ...
+
     def steps(self, run_id: uuid.UUID) -> list[Step]: ...
 
     def errors(
@@ -124,6 +171,10 @@ class TenantStore(Protocol):
         ...
 
     def report(self, report_id: uuid.UUID) -> Report | None: ...
+
+    def latest_reports(self, limit: int = 10) -> list[Report]:
+        """The newest ``limit`` diagnostic reports of any run, newest first (ties by id)."""
+        ...
 
     def error_groups(
         self,
@@ -195,6 +246,13 @@ class TenantStore(Protocol):
         self, window: timedelta, now: datetime, *, errors: int = 10, diagnoses: int = 5
     ) -> dict[str, Any]:
         """One frame of ``otel-diag monitor``."""
+        ...
+
+    def activity(self, since: datetime, until: datetime, bucket: timedelta) -> list[ActivityBucket]:
+        """The web console's charts: runs started in ``[since, until)`` counted per bucket of
+        ``bucket`` length (buckets aligned on the Unix epoch in UTC, so a bucket's start is
+        ``floor(epoch_seconds / bucket_seconds) * bucket_seconds``), oldest first; buckets
+        without runs are left out (the caller fills the gaps)."""
         ...
 
     def finished_runs(self, since: datetime) -> tuple[int, int]:

@@ -17,9 +17,18 @@ from sqlalchemy import Engine
 from otel_diag.projection.project import Projection, project, trace_runs_in
 from otel_diag.rows import ErrorGroup, ErrorRow, ErrorSummary, Report, Run, Step
 from otel_diag.spans.record import SpanRecord
-from otel_diag.store.port import Claim, ExportFilter, ExportLayout, ExportTable, GroupOrder
+from otel_diag.store.port import (
+    ActivityBucket,
+    Claim,
+    ExportFilter,
+    ExportLayout,
+    ExportTable,
+    GroupOrder,
+    RunQuery,
+)
 from otel_diag.store.sql import (
     alert_signals,
+    console,
     diagnosis_queue,
     error_groups,
     file_export,
@@ -83,6 +92,10 @@ class SqlTenantStore:
                 conn, status=status, since=since, agent=agent, limit=limit, offset=offset
             )
 
+    def find_runs(self, query: RunQuery) -> list[Run]:
+        with self.engine.connect() as conn:
+            return console.find_runs(conn, query)
+
     def steps(self, run_id: uuid.UUID) -> list[Step]:
         with self.engine.connect() as conn:
             return queries.get_steps(conn, run_id)
@@ -106,6 +119,10 @@ class SqlTenantStore:
     def report(self, report_id: uuid.UUID) -> Report | None:
         with self.engine.connect() as conn:
             return queries.get_report(conn, report_id)
+
+    def latest_reports(self, limit: int = 10) -> list[Report]:
+        with self.engine.connect() as conn:
+            return console.latest_reports(conn, limit)
 
     def error_groups(
         self,
@@ -219,6 +236,10 @@ class SqlTenantStore:
     ) -> dict[str, Any]:
         with self.engine.connect() as conn:
             return monitor.monitor_snapshot(conn, window, now, errors=errors, diagnoses=diagnoses)
+
+    def activity(self, since: datetime, until: datetime, bucket: timedelta) -> list[ActivityBucket]:
+        with self.engine.connect() as conn:
+            return console.activity(conn, since, until, bucket)
 
     def finished_runs(self, since: datetime) -> tuple[int, int]:
         with self.engine.connect() as conn:

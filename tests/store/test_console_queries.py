@@ -1,0 +1,138 @@
+"""The web console's port methods: the run list (filters, text, sort, pages), activity per
+time bucket, and the latest diagnoses, on SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.trace import StatusCode
+
+from otel_diag.rows import Report
+from otel_diag.sdk.exporter import ErrorLogSpanExporter
+from otel_diag.store.port import RunQuery
+from otel_diag.store.sql.engine import TenantDBManager
+from tests.factories import exception_event, make_span
+
+T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+MS = 1_000_000
+
+
+def _run(
+    exporter: ErrorLogSpanExporter,
+    name: str,
+    *,
+    service: str,
+    minute: int,
+    duration_ms: int,
+    failed: bool = False,
+    root: bool = True,
+) -> None:
+    start = int((T0 + timedelta(minutes=minute)).timestamp() * 1e9)
+    resource = Resource.create({"service.name": service})
+    events = [exception_event("ValueError", f"{name} broke")] if failed else []
+    status = StatusCode.ERROR if failed else StatusCode.OK
+    span = make_span(
+        name,
+        start_ns=start,
+        duration_ns=duration_ms * MS,
+        resource=resource,
+        status=status,
+        events=events,
+    )
+    if not root:  # a child whose root never arrives: the run stays open
+        span = make_span(
+            f"execute_tool {name}",
+            start_ns=start,
+            duration_ns=duration_ms * MS,
+            resource=resource,
+            parent_id=7,
+            attributes={"gen_ai.tool.name": name, "gen_ai.operation.name": "execute_tool"},
+        )
+    exporter.export([span])
+
+
+def _names(manager: TenantDBManager, **query: object) -> list[str | None]:
+    return [r.name for r in manager.tenant("default").find_runs(RunQuery(**query))]  # type: ignore[arg-type]
+
+
+def test_find_runs_filters_sorts_and_pages(
+    manager: TenantDBManager, exporter: ErrorLogSpanExporter
+) -> None:
+    _run(exporter, "Plan_Trip", service="travel", minute=0, duration_ms=300)
+    _run(exporter, "book hotel", service="travel", minute=1, duration_ms=900, failed=True)
+    _run(exporter, "summarize 100%", service="notes", minute=2, duration_ms=50)
+    _run(exporter, "search", service="notes", minute=3, duration_ms=10, root=False)
+
+    # a run whose root never arrived has no name yet
+    assert _names(manager)[:3] == [None, "summarize 100%", "book hotel"]
+    assert _names(manager, status="failed") == ["book hotel"]
+    assert _names(manager, service="travel") == ["book hotel", "Plan_Trip"]
+    assert _names(manager, text="plan_") == ["Plan_Trip"]  # case-insensitive
+    assert _names(manager, text="100%") == ["summarize 100%"]  # % is a plain character
+    assert _names(manager, text="_") == ["Plan_Trip"]  # so is _
+    longest_first = ["book hotel", "Plan_Trip", "summarize 100%", None]
+    assert _names(manager, sort="duration") == longest_first
+    assert _names(manager, sort="duration", descending=False) == longest_first[::-1]
+    # no run has a cost (no LLM call): they tie, newest first
+    assert _names(manager, sort="cost", descending=False) == _names(manager)
+    assert _names(manager, limit=2, offset=1) == ["summarize 100%", "book hotel"]
+    assert _names(manager, since=T0 + timedelta(minutes=1), until=T0 + timedelta(minutes=2)) == [
+        "book hotel"
+    ]
+    trace_id = manager.tenant("default").find_runs(RunQuery(text="hotel"))[0].trace_id
+    assert _names(manager, text=trace_id[4:20].upper()) == ["book hotel"]
+
+
+def test_activity_counts_runs_per_bucket_aligned_on_the_epoch(
+    manager: TenantDBManager, exporter: ErrorLogSpanExporter
+) -> None:
+    _run(exporter, "a", service="s", minute=0, duration_ms=5)
+    _run(exporter, "b", service="s", minute=1, duration_ms=5, failed=True)
+    _run(exporter, "c", service="s", minute=7, duration_ms=5)
+    _run(exporter, "d", service="s", minute=8, duration_ms=5, root=False)
+    store = manager.tenant("default")
+    buckets = store.activity(T0 - timedelta(hours=1), T0 + timedelta(hours=1), timedelta(minutes=5))
+    assert [(b.start, b.runs, b.finished, b.failed) for b in buckets] == [
+        (T0, 2, 2, 1),
+        (T0 + timedelta(minutes=5), 2, 1, 0),
+    ]
+    assert (
+        store.activity(T0 + timedelta(minutes=9), T0 + timedelta(hours=1), timedelta(hours=1)) == []
+    )
+
+
+def _report(run_id: uuid.UUID, when: datetime, cause: str) -> Report:
+    return Report(
+        id=uuid.uuid4(),
+        run_id=run_id,
+        root_cause_analysis=cause,
+        recommended_actions=({"priority": 1, "action": "retry"},),
+        resume_step=None,
+        confidence_score=0.5,
+        error_category="dependency",
+        llm_provider="rules",
+        llm_model=None,
+        prompt_tokens=None,
+        completion_tokens=None,
+        latency_ms=None,
+        cost_usd=None,
+        fingerprint=None,
+        reused_from=None,
+        fallback_reason="no LLM configured",
+        created_at=when,
+    )
+
+
+def test_latest_reports_are_the_newest_of_any_run(
+    manager: TenantDBManager, exporter: ErrorLogSpanExporter
+) -> None:
+    _run(exporter, "x", service="s", minute=0, duration_ms=5, failed=True)
+    _run(exporter, "y", service="s", minute=1, duration_ms=5, failed=True)
+    store = manager.tenant("default")
+    x, y = (r.id for r in store.find_runs(RunQuery(sort="name", descending=False)))
+    for i, (run, cause) in enumerate([(x, "first"), (y, "second"), (x, "third")]):
+        store.insert_report(_report(run, T0 + timedelta(minutes=i), cause))
+    assert [r.root_cause_analysis for r in store.latest_reports(2)] == ["third", "second"]
+    assert store.latest_reports(2)[0].fallback_reason == "no LLM configured"
