@@ -1,4 +1,4 @@
-"""The five REST endpoints of DESIGN.md: runs, a run's errors and summary, diagnoses.
+"""The REST endpoints of DESIGN.md: runs, a run's errors and summary, its diagnoses (history and latest).
 
 A run is named by any form the CLI accepts (run UUID, trace id, the ``otel_diag.run.id``
 string, a unique id prefix) and looked up in the request's tenant only: another tenant's
@@ -18,7 +18,14 @@ from fastapi.exceptions import RequestValidationError
 from otel_diag import timewindow
 from otel_diag.api.context import Context, Store
 from otel_diag.api.outages import StorageRoute
-from otel_diag.api.schemas import DiagnosticReport, ErrorPage, ErrorSummary, Problem, RunPage
+from otel_diag.api.schemas import (
+    DiagnosticReport,
+    DiagnosticReportPage,
+    ErrorPage,
+    ErrorSummary,
+    Problem,
+    RunPage,
+)
 from otel_diag.config import Settings
 from otel_diag.rows import ErrorRow, Run, RunStatus, to_json
 from otel_diag.store.port import AmbiguousRunError, TenantStore
@@ -178,11 +185,38 @@ def diagnose_run(
 
 @router.get(
     "/runs/{run_id}/diagnostics",
+    response_model=DiagnosticReportPage,
+    responses=_NOT_FOUND,
+    summary="A run's diagnostic reports, newest first (every --force adds one)",
+)
+def run_diagnostics(
+    ctx: Context,
+    store: Store,
+    run_id: str,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> dict[str, Any]:
+    rid = _resolve(store, run_id)
+    rows = store.reports(rid, limit=limit + 1, offset=offset)
+    more = len(rows) > limit
+    run = store.run(rid)
+    return {
+        "run_id": str(rid),
+        "reports": [to_json(r) for r in rows[:limit]],
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + limit if more else None,
+        "trace_url": ctx.settings.trace_url(run.trace_id if run else None),
+    }
+
+
+@router.get(
+    "/runs/{run_id}/diagnostics/latest",
     response_model=DiagnosticReport,
     responses=_NOT_FOUND,
-    summary="The latest diagnosis of a run",
+    summary="The latest diagnosis of a run (404 until it has one)",
 )
-def run_diagnostics(store: Store, run_id: str) -> dict[str, Any]:
+def run_latest_diagnosis(store: Store, run_id: str) -> dict[str, Any]:
     rid = _resolve(store, run_id)
     latest = store.reports(rid, limit=1)
     if not latest:

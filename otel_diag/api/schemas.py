@@ -167,7 +167,25 @@ class DiagnosticReport(BaseModel):
     latency_ms: float | None = None
     cost_usd: float | None = None
     fingerprint: str | None = None
+    reused_from: str | None = None
+    """The report this one copies (same error fingerprints, within OTEL_DIAG_DIAGNOSIS_TTL)."""
+    fallback_reason: str | None = None
+    """Why the rules wrote it (``llm_provider='rules'``: ``mode_rules``, ``no_credentials``,
+    ``timeout``, ``invalid_json``, ...), or why an LLM answer was amended (``unknown_step``:
+    the LLM's resume step was not a step of the run and was replaced)."""
     created_at: str
+
+
+class DiagnosticReportPage(BaseModel):
+    """A run's diagnostic reports, newest first, one page of them."""
+
+    run_id: str
+    reports: list[DiagnosticReport]
+    limit: int
+    offset: int
+    next_offset: int | None = None
+    """Offset of the next page, or null on the last page."""
+    trace_url: str | None = None
 
 
 class Problem(BaseModel):

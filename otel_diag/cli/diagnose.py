@@ -2,7 +2,8 @@
 
 ``diagnose RUN`` diagnoses one run now (RUN: full run UUID, unique prefix, or trace id) and
 prints the stored report; without ``--force`` a report that already answers the run's
-current errors is shown as is. ``diagnose --worker`` runs the batch processor alone, for
+current errors is shown as is. ``diagnose RUN --history`` diagnoses nothing: it lists the
+run's stored reports, newest first (each ``--force`` adds one). ``diagnose --worker`` runs the batch processor alone, for
 every tenant, until SIGINT/SIGTERM (``--once``: what is ready now, then exit), the same
 worker ``otel-diag serve`` runs inside.
 """
@@ -37,6 +38,18 @@ from otel_diag.store.port import AmbiguousRunError
 @click.argument("run", required=False)
 @store_options
 @click.option("--force", is_flag=True, help="Diagnose again even if a report is current.")
+@click.option(
+    "--history",
+    is_flag=True,
+    help="List the run's stored reports, newest first (diagnoses nothing).",
+)
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="With --history: at most this many reports.",
+)
 @json_option
 @click.option(
     "--worker",
@@ -50,18 +63,26 @@ def diagnose_command(
     database_url: str | None,
     tenant: str | None,
     force: bool,
+    history: bool,
+    limit: int,
     as_json: bool,
     worker: bool,
     once: bool,
 ) -> None:
-    """Diagnose RUN (run id, unique prefix, or trace id), or run the diagnosis worker."""
+    """Diagnose RUN (run id, unique prefix, or trace id), list its reports (--history), or
+    run the diagnosis worker."""
     if worker == bool(run):
         fail("give a RUN to diagnose, or --worker (not both)")
     if once and not worker:
         fail("--once goes with --worker")
+    if history and (force or worker):
+        fail("--history lists stored reports; it goes with neither --force nor --worker")
     settings = settings_from(database_url, tenant)
     if worker:
         _worker(settings, once, as_json)
+    elif history:
+        assert run is not None
+        _history(settings, run, limit, as_json)
     else:
         assert run is not None
         _one(settings, run, force, as_json)
@@ -97,6 +118,36 @@ def _one(settings: Settings, ref: str, force: bool, as_json: bool) -> None:
         render.emit_json({**to_json(report), "trace_url": trace_url})
     else:
         render.console().print(_panel(report, run, trace_url))
+
+
+def _history(settings: Settings, ref: str, limit: int, as_json: bool) -> None:
+    storage, store = open_store(settings)
+    try:
+        with database_failures(storage):
+            try:
+                rid = store.resolve_run(ref)
+            except AmbiguousRunError as exc:
+                fail(f"{exc}; type more characters")
+            if rid is None:
+                fail(
+                    f"no run matches {ref!r} (give a run id, a unique prefix of one, or a trace id)"
+                )
+            reports = store.reports(rid, limit=limit)
+            run = store.run(rid)
+    finally:
+        storage.dispose()
+    trace_url = settings.trace_url(run.trace_id if run else None)
+    if as_json:
+        render.emit_json(
+            {"run_id": str(rid), "reports": [to_json(r) for r in reports], "trace_url": trace_url}
+        )
+        return
+    out = render.console()
+    if not reports:
+        out.print(f"run {rid} has no diagnosis yet (otel-diag diagnose {render.short_id(rid)})")
+        return
+    for report in reports:
+        out.print(_panel(report, run, trace_url))
 
 
 def _panel(report: Report, run: Run | None, trace_url: str | None) -> Panel:

@@ -15,10 +15,10 @@ def test_a_failed_run_ingested_over_otlp_is_diagnosed_without_being_asked(
     srv = serve(background=True, diagnosis="rules", decision_wait=0.3)
     srv.raw_export(to_protobuf(agent_trace("unattended")).SerializeToString())
     deadline = time.monotonic() + 30
-    reply = srv.http.get("/api/runs/unattended/diagnostics")
+    reply = srv.http.get("/api/runs/unattended/diagnostics/latest")
     while reply.status_code == 404 and time.monotonic() < deadline:
         time.sleep(0.1)
-        reply = srv.http.get("/api/runs/unattended/diagnostics")
+        reply = srv.http.get("/api/runs/unattended/diagnostics/latest")
     assert reply.status_code == 200
     assert reply.json()["llm_provider"] == "rules" and reply.json()["resume_step"] == "search"
     metrics = srv.http.get("/metrics").text

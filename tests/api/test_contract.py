@@ -78,6 +78,7 @@ def test_every_error_answer_of_the_api_is_documented_and_matches_its_schema(
         ("GET", "/api/runs/{run_id}/errors/summary"),
         ("POST", "/api/runs/{run_id}/diagnose"),
         ("GET", "/api/runs/{run_id}/diagnostics"),
+        ("GET", "/api/runs/{run_id}/diagnostics/latest"),
     ]
     seen = set()
     for method, template in [("GET", "/api/runs"), *run_paths]:

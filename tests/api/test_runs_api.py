@@ -160,13 +160,14 @@ def test_errors_paginate_and_summarize(serve: Callable[..., Running]) -> None:
 def test_diagnose_stores_a_report_that_diagnostics_returns(serve: Callable[..., Running]) -> None:
     srv = serve(diagnosis="rules")
     _load(srv)
-    assert srv.http.get("/api/runs/run-failed/diagnostics").status_code == 404
+    assert srv.http.get("/api/runs/run-failed/diagnostics/latest").status_code == 404
+    assert srv.http.get("/api/runs/run-failed/diagnostics").json()["reports"] == []
     made = srv.http.post("/api/runs/run-failed/diagnose")
     assert made.status_code == 200, made.text
     report = made.json()
     assert report["root_cause_analysis"] and report["recommended_actions"]
     assert 0 <= report["confidence_score"] <= 1
-    latest = srv.http.get("/api/runs/run-failed/diagnostics").json()
+    latest = srv.http.get("/api/runs/run-failed/diagnostics/latest").json()
     assert latest["id"] == report["id"]
     assert srv.http.post("/api/runs/run-ok/diagnose").status_code == 409
     assert srv.http.post("/api/runs/nope/diagnose").status_code == 404
@@ -182,6 +183,7 @@ def test_openapi_documents_the_five_endpoints(serve: Callable[..., Running]) -> 
     assert "get" in paths["/api/runs/{run_id}/errors/summary"]
     assert "post" in paths["/api/runs/{run_id}/diagnose"]
     assert "get" in paths["/api/runs/{run_id}/diagnostics"]
+    assert "get" in paths["/api/runs/{run_id}/diagnostics/latest"]
     assert "post" in paths["/v1/traces"]
     params = {p["name"] for p in paths["/api/runs"]["get"]["parameters"]}
     assert {"status", "since", "agent", "limit", "offset"} <= params
@@ -209,3 +211,35 @@ def test_metrics_expose_ingest_runs_and_cost(serve: Callable[..., Running]) -> N
     assert 'otel_diag_spans_received_total{transport="grpc"} 13.0' in text
     assert srv.http.get("/healthz").json() == {"status": "ok"}
     assert srv.http.get("/readyz").json()["databases"] == {"default": "ok"}
+
+
+def test_diagnostics_lists_every_report_newest_first_in_pages(
+    serve: Callable[..., Running],
+) -> None:
+    srv = serve(diagnosis="rules")
+    _load(srv)
+    made = [
+        srv.http.post("/api/runs/run-failed/diagnose", params={"force": True}) for _ in range(3)
+    ]
+    assert [m.status_code for m in made] == [200, 200, 200]
+    ids = [m.json()["id"] for m in made]
+
+    first = srv.http.get("/api/runs/run-failed/diagnostics", params={"limit": 2}).json()
+    assert [r["id"] for r in first["reports"]] == ids[::-1][:2]
+    assert (first["limit"], first["offset"], first["next_offset"]) == (2, 0, 2)
+    rest = srv.http.get("/api/runs/run-failed/diagnostics", params={"limit": 2, "offset": 2})
+    assert [r["id"] for r in rest.json()["reports"]] == [ids[0]]
+    assert rest.json()["next_offset"] is None
+    # each listed report is complete: the same JSON as the report on its own
+    assert first["reports"][0] == srv.http.get("/api/runs/run-failed/diagnostics/latest").json()
+    assert first["reports"][0]["fallback_reason"] == "mode_rules"
+    assert srv.http.get("/api/runs/nope/diagnostics").status_code == 404
+    bad = srv.http.get("/api/runs/run-failed/diagnostics", params={"limit": 0})
+    assert bad.status_code == 422
+    schema = srv.http.get("/openapi.json").json()
+    listed = schema["paths"]["/api/runs/{run_id}/diagnostics"]["get"]
+    ref = listed["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref.endswith("/DiagnosticReportPage")
+    assert {"limit", "offset"} <= {p["name"] for p in listed["parameters"]}
+    fields = schema["components"]["schemas"]["DiagnosticReport"]["properties"]
+    assert {"fallback_reason", "reused_from"} <= set(fields)

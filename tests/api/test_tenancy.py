@@ -61,7 +61,7 @@ def test_a_key_never_sees_another_tenants_runs(serve: Callable[..., Running]) ->
     run_id = acme_runs[0]["id"]
     globex = _bearer("key-globex-456")
     assert srv.http.get("/api/runs", headers=globex).json()["runs"] == []
-    for path in ("errors", "errors/summary", "diagnostics"):
+    for path in ("errors", "errors/summary", "diagnostics", "diagnostics/latest"):
         assert srv.http.get(f"/api/runs/{run_id}/{path}", headers=globex).status_code == 404
     trace_ref = acme_trace[0].trace_id.hex()
     assert srv.http.get(f"/api/runs/{trace_ref}/errors", headers=globex).status_code == 404

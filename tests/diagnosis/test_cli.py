@@ -54,6 +54,32 @@ def test_diagnose_run_prints_the_report_as_json_or_readably(
     assert len(fake_llm.requests) == 1  # the second call showed the current report
 
 
+def test_diagnose_history_lists_the_runs_reports_newest_first(
+    db_url: str,
+    manager: TenantDBManager,
+    fake_llm: FakeOpenAI,
+    seed_run: Callable[..., str],
+) -> None:
+    run_id = run_uuid(manager, seed_run())
+    env = llm_env(fake_llm, OTEL_DIAG_DIAGNOSIS="rules")
+    empty = invoke(db_url, env, run_id, "--history")
+    assert empty.exit_code == 0 and "has no diagnosis yet" in empty.output
+    made = [json.loads(invoke(db_url, env, run_id, "--force", "--json").output) for _ in range(2)]
+
+    listed = json.loads(invoke(db_url, env, run_id[:8], "--history", "--json").output)
+    assert listed["run_id"] == run_id
+    assert [r["id"] for r in listed["reports"]] == [made[1]["id"], made[0]["id"]]
+    printed = {k: v for k, v in made[1].items() if k != "trace_url"}  # once, on the list
+    assert listed["reports"][0] == printed  # complete, as `diagnose --json` printed it
+    one = json.loads(invoke(db_url, env, run_id, "--history", "--limit", "1", "--json").output)
+    assert [r["id"] for r in one["reports"]] == [made[1]["id"]]
+    readable = invoke(db_url, env, run_id, "--history")
+    assert readable.output.count("Diagnosis (") == 2
+    assert report_counts(manager)[run_id] == 2  # --history diagnosed nothing
+    both = invoke(db_url, env, run_id, "--history", "--force")
+    assert both.exit_code == 1 and "--history" in both.output
+
+
 def test_diagnose_reports_user_errors_on_one_line(
     db_url: str, fake_llm: FakeOpenAI, seed_run: Callable[..., str]
 ) -> None:

@@ -51,7 +51,9 @@ def _send(srv: Running, key: str, run_id: str) -> None:
 
 def _diagnosed(srv: Running, key: str, run_id: str) -> bool:
     headers = {"authorization": f"Bearer {key}"}
-    return srv.http.get(f"/api/runs/{run_id}/diagnostics", headers=headers).status_code == 200
+    return (
+        srv.http.get(f"/api/runs/{run_id}/diagnostics/latest", headers=headers).status_code == 200
+    )
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the server uses per_tenant_url

@@ -109,7 +109,7 @@ def test_a_failed_run_reaches_jaeger_whole_and_otel_diag_links_its_diagnosis_to_
         assert {s["spanID"] for s in linked["spans"]} == {s["spanID"] for s in stored["spans"]}
 
         def diagnosis() -> dict[str, Any] | None:
-            reply = api.get(f"/api/runs/{run['id']}/diagnostics")  # 404 until there is one
+            reply = api.get(f"/api/runs/{run['id']}/diagnostics/latest")  # 404 until there is one
             return dict(reply.json()) if reply.status_code == 200 else None
 
         report = wait_until(
