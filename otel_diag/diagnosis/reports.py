@@ -2,9 +2,12 @@
 
 Pure functions, so what a report holds in each case is written down in one place:
 
-- LLM: provider/model from litellm, tokens, latency and cost of the request.
+- LLM: provider/model from litellm, tokens, latency and cost of the request;
+  ``fallback_reason='unknown_step'`` when its resume step named no step of the run and the
+  rules' choice replaced it (analysis and actions stay the LLM's).
 - rules: ``llm_provider='rules'``, ``fallback_reason`` saying why (``mode_rules``,
-  ``spend_cap``, ``timeout``, ``rate_limited``, ``invalid_json``, ``unknown_step``, ...).
+  ``spend_cap``, ``no_credentials``, ``timeout``, ``rate_limited``, ``invalid_json``,
+  ``invalid_answer``, ...).
   If an LLM request was made and failed, its tokens and cost stay on the report: that money
   was spent, and the spend cap must count it.
 - reused: a copy of a recent LLM report for the same error fingerprints, ``reused_from``
@@ -73,7 +76,10 @@ def llm_report(
     fingerprint: str | None,
     now: datetime,
     latency_ms: float,
+    fallback_reason: str | None = None,
 ) -> Report:
+    """The LLM's report; ``fallback_reason`` names a field the rules supplied
+    (``unknown_step``: the resume step)."""
     return _report(
         run_id,
         diagnosis,
@@ -83,6 +89,7 @@ def llm_report(
         llm_provider=(result.provider or "litellm")[:64],
         llm_model=result.model[:128],
         spent=result,
+        fallback_reason=fallback_reason,
     )
 
 

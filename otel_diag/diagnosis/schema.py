@@ -2,9 +2,14 @@
 
 An LLM answer is only as good as its checks: it must be one JSON object with a non-empty
 root cause, one or more prioritized actions, a confidence between 0 and 1, and a resume
-step that is the name of one of the run's steps (or null). Anything else raises
-:class:`InvalidAnswer` and the caller falls back to the rules: a made-up step name is a
-failure, not a detail.
+step that is a string or null. Anything else (not JSON, empty, wrong types) raises
+:class:`InvalidAnswer` and the caller falls back to the rules.
+
+One field is amended rather than rejected: a resume step that names no step of the run
+(providers without strict JSON-schema enums make them up). The analysis and actions are
+still the LLM's; :func:`parse_answer` returns the diagnosis with ``resume_step=None`` and
+the made-up name in ``notes[UNKNOWN_STEP]``, and the caller puts the rules' choice there
+(see :func:`otel_diag.diagnosis.service.DiagnosticsService`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from otel_diag.classify import CATEGORIES
 from otel_diag.redact import safe_text
 
 MAX_ACTIONS = 8
+UNKNOWN_STEP = "unknown_step"
+"""``notes`` key (and ``fallback_reason``) of an answer whose resume step is not a step."""
 ANALYSIS_CHARS = 4000
 ACTION_CHARS = 600
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S | re.I)
@@ -144,7 +151,7 @@ def resolve_step(value: Any, step_names: Iterable[str]) -> str | None:
     folded = [n for n in names if n.lower() == wanted.lower()]
     if len(folded) == 1:
         return folded[0]
-    raise InvalidAnswer("unknown_step", f"resume_step {safe_text(wanted, 120)!r} is not a step")
+    raise InvalidAnswer(UNKNOWN_STEP, f"resume_step {safe_text(wanted, 120)!r} is not a step")
 
 
 def parse_answer(text: str | None, step_names: Iterable[str]) -> Diagnosis:
@@ -163,8 +170,15 @@ def parse_answer(text: str | None, step_names: Iterable[str]) -> Diagnosis:
         raise InvalidAnswer("invalid_answer", "confidence_score must be between 0 and 1")
     if "resume_step" not in data:
         raise InvalidAnswer("invalid_answer", "resume_step is missing")
-    resume = resolve_step(data.get("resume_step"), step_names)
+    notes: dict[str, Any] = {}
+    try:
+        resume = resolve_step(data.get("resume_step"), step_names)
+    except InvalidAnswer as exc:
+        if exc.reason != UNKNOWN_STEP:
+            raise
+        resume = None
+        notes[UNKNOWN_STEP] = safe_text(str(data.get("resume_step")).strip(), 120)
     category = data.get("error_category")
     if not isinstance(category, str) or category not in CATEGORIES:
         category = None
-    return Diagnosis(analysis, actions, resume, round_confidence(confidence), category)
+    return Diagnosis(analysis, actions, resume, round_confidence(confidence), category, notes)

@@ -34,7 +34,13 @@ from otel_diag.diagnosis.context import diagnostic_context
 from otel_diag.diagnosis.llm import LLMCallError, LLMResult, call_llm, token_counter
 from otel_diag.diagnosis.prompt import build_prompt
 from otel_diag.diagnosis.rules import diagnose_by_rules
-from otel_diag.diagnosis.schema import InvalidAnswer, parse_answer, response_schema
+from otel_diag.diagnosis.schema import (
+    UNKNOWN_STEP,
+    InvalidAnswer,
+    parse_answer,
+    response_schema,
+    round_confidence,
+)
 from otel_diag.diagnosis.span import emit_report_span
 from otel_diag.rows import ErrorRow, Report, Run, Step
 from otel_diag.store import open_storage
@@ -44,6 +50,17 @@ from otel_diag.tenants import validate_tenant_id
 logger = logging.getLogger(__name__)
 
 SPEND_WINDOW = timedelta(hours=1)
+UNKNOWN_STEP_PENALTY = 0.2
+
+
+def amended_confidence(llm: float, rules: float) -> float:
+    """Confidence of an LLM answer whose resume step was replaced by the rules' choice.
+
+    The rule: the LLM's confidence minus :data:`UNKNOWN_STEP_PENALTY` (it got one field
+    wrong, so its analysis is trusted less), and never above the rules' own confidence,
+    since the resume step is now theirs; at least 0.05.
+    """
+    return round_confidence(max(0.05, min(llm - UNKNOWN_STEP_PENALTY, rules)))
 
 
 class RunNotFoundError(LookupError):
@@ -303,15 +320,32 @@ class DiagnosticsService:
             logger.info("diagnosis LLM answer rejected (%s); using the rules", exc)
             return fallback(exc.reason, spent=result, llm_ms=result.latency_ms)
         if answer.error_category is None:
-            answer = type(answer)(
-                answer.root_cause_analysis,
-                answer.recommended_actions,
-                answer.resume_step,
-                answer.confidence_score,
-                rules.error_category,
+            answer = replace(answer, error_category=rules.error_category)
+        amended: str | None = None
+        if UNKNOWN_STEP in answer.notes:
+            # Keep the LLM's analysis and actions; the resume step becomes the rules' choice.
+            logger.debug(
+                "diagnosis LLM named resume step %r, not a step of run %s; the rules' %r used",
+                answer.notes[UNKNOWN_STEP],
+                run.id,
+                rules.resume_step,
             )
+            answer = replace(
+                answer,
+                resume_step=rules.resume_step,
+                confidence_score=amended_confidence(
+                    answer.confidence_score, rules.confidence_score
+                ),
+            )
+            amended = UNKNOWN_STEP
         row = reports.llm_report(
-            run.id, answer, result, fingerprint=fingerprint, now=utcnow(), latency_ms=0.0
+            run.id,
+            answer,
+            result,
+            fingerprint=fingerprint,
+            now=utcnow(),
+            latency_ms=0.0,
+            fallback_reason=amended,
         )
         return done("llm", row, result.latency_ms)
 

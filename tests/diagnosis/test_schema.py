@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from otel_diag.diagnosis.schema import InvalidAnswer, parse_answer, response_schema
+from otel_diag.diagnosis.schema import UNKNOWN_STEP, InvalidAnswer, parse_answer, response_schema
 from tests.diagnosis.conftest import valid_answer
 
 STEPS = ["planner", "search_flights", "chat gpt-4o-mini"]
@@ -41,7 +41,11 @@ def test_an_unknown_category_is_dropped_not_fatal() -> None:
         ("", "invalid_json"),
         ("not json", "invalid_json"),
         ("[1, 2]", "invalid_answer"),
-        (json.dumps(valid_answer(resume_step="book_hotel")), "unknown_step"),
+        ("null", "invalid_answer"),
+        ("{}", "invalid_answer"),
+        (json.dumps(valid_answer(resume_step=3)), "invalid_answer"),
+        (json.dumps(valid_answer(recommended_actions="restore the API")), "invalid_answer"),
+        (json.dumps(valid_answer(root_cause_analysis=["down"])), "invalid_answer"),
         (json.dumps(valid_answer(confidence_score=1.5)), "invalid_answer"),
         (json.dumps(valid_answer(confidence_score="high")), "invalid_answer"),
         (json.dumps(valid_answer(recommended_actions=[])), "invalid_answer"),
@@ -60,6 +64,14 @@ def test_an_unusable_answer_is_refused_with_its_reason(text: str, reason: str) -
     with pytest.raises(InvalidAnswer) as info:
         parse_answer(text, STEPS)
     assert info.value.reason == reason
+
+
+def test_an_unknown_resume_step_is_set_aside_and_the_rest_of_the_answer_kept() -> None:
+    answer = parse_answer(json.dumps(valid_answer(resume_step="book_hotel")), STEPS)
+    assert answer.resume_step is None
+    assert answer.notes == {UNKNOWN_STEP: "book_hotel"}
+    assert answer.root_cause_analysis.startswith("The flight search API refused")
+    assert answer.confidence_score == 0.87 and len(answer.recommended_actions) == 2
 
 
 def test_the_schema_limits_resume_step_to_the_runs_steps() -> None:

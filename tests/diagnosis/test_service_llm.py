@@ -13,11 +13,13 @@ from collections.abc import Callable
 import pytest
 from opentelemetry.trace import Tracer
 
+from otel_diag.diagnosis.rules import diagnose_by_rules
 from otel_diag.diagnosis.service import (
     DiagnosisDisabledError,
     DiagnosticsService,
     NothingToDiagnoseError,
     RunNotFoundError,
+    amended_confidence,
 )
 from otel_diag.store.sql.engine import TenantDBManager
 from tests.diagnosis.conftest import make_settings, report_counts, run_uuid, valid_answer
@@ -62,8 +64,11 @@ def test_a_valid_llm_answer_is_stored_with_every_field(
 
 UNUSABLE = [
     (Reply(content="The flight API is down, resume at search_flights."), "invalid_json"),
-    (Reply(content=valid_answer(resume_step="book_flights")), "unknown_step"),
+    (Reply(content=""), "invalid_json"),
+    (Reply(content="null"), "invalid_answer"),
     (Reply(content=valid_answer(confidence_score=7)), "invalid_answer"),
+    (Reply(content=valid_answer(recommended_actions={"1": "restore"})), "invalid_answer"),
+    (Reply(content=valid_answer(resume_step=["search_flights"])), "invalid_answer"),
     (Reply(content={"root_cause_analysis": "down"}), "invalid_answer"),
     (Reply(status=429, error_message="Rate limit reached"), "rate_limited"),
     (Reply(status=500, error_message="upstream exploded"), "llm_unavailable"),
@@ -76,7 +81,8 @@ def test_an_unusable_llm_answer_falls_back_to_the_rules(
     fake_llm: FakeOpenAI,
     seed_run: Callable[..., str],
 ) -> None:
-    """Invalid JSON, a made-up step, a bad schema, 429, 500, 401: each one a rules report."""
+    """Not JSON, empty, wrong types, a bad schema, 429, 500, 401: each one a rules report
+    with its reason, never a lost report."""
     for n, (reply, reason) in enumerate(UNUSABLE, start=1):
         fake_llm.script(reply)
         report = service.analyze_failure(seed_run(), force=True)
@@ -89,6 +95,33 @@ def test_an_unusable_llm_answer_falls_back_to_the_rules(
         assert 0 < report.confidence_score <= 0.6
         assert report.recommended_actions[0]["priority"] == 1
         assert len(fake_llm.requests) == n, reason  # llm_retries=0: one request each
+
+
+def test_an_unknown_resume_step_keeps_the_llms_analysis_and_takes_the_rules_step(
+    service: DiagnosticsService,
+    fake_llm: FakeOpenAI,
+    seed_run: Callable[..., str],
+) -> None:
+    fake_llm.script(Reply(content=valid_answer(resume_step="book_flights")))
+    run_id = seed_run()
+    report = service.analyze_failure(run_id)
+    store = service.store
+    rid = store.resolve_run(run_id)
+    assert rid is not None
+    run = store.run(rid)
+    assert run is not None
+    rules = diagnose_by_rules(run, store.steps(rid), store.errors(rid))
+
+    assert report.llm_provider == "openai" and report.llm_model == "gpt-4o-mini"
+    assert report.root_cause_analysis.startswith("The flight search API refused")
+    assert report.recommended_actions[0]["action"] == "Restore the flight API"
+    assert report.resume_step == "search_flights"  # the rules' choice for this run
+    assert report.fallback_reason == "unknown_step"
+    # lowered: the LLM's 0.87 minus 0.2, and never above the rules' own confidence
+    assert report.confidence_score == amended_confidence(0.87, rules.confidence_score)
+    assert report.confidence_score == min(0.67, rules.confidence_score)
+    assert report.prompt_tokens == 11  # the request's cost stays on the report
+    assert amended_confidence(0.5, 0.6) == 0.3 and amended_confidence(0.1, 0.6) == 0.05
 
 
 def test_an_llm_timeout_falls_back_to_the_rules_within_the_timeout(
