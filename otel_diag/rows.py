@@ -1,11 +1,11 @@
 """The rows otel-diag stores and serves, one typed definition each.
 
-The projection builds :class:`Step` and :class:`ErrorRow` values, the store writes them and
-reads them back (with :class:`Run`, :class:`Report` and the aggregates below), and the API,
-the CLI and the diagnosis read the same types: a misspelled field is a type error, not a
-silent ``None``. Every row is a frozen dataclass with slots (cheap to build, safe to share
-between threads). :func:`to_json` is the one way a row becomes JSON (UUIDs and times as
-strings, times in UTC).
+The projection builds :class:`RunUpdate`, :class:`Step` and :class:`ErrorRow` values, the
+store writes them and reads them back (with :class:`Run`, :class:`Report` and the aggregates
+below), and the API, the CLI and the diagnosis read the same types: a misspelled field is a
+type error, not a silent ``None``. Every row is a frozen dataclass with slots (cheap to
+build, safe to share between threads). :func:`to_json` is the one way a row becomes JSON
+(UUIDs and times as strings, times in UTC).
 
 Status vocabularies are :class:`enum.StrEnum` members, so they compare equal to the stored
 strings and serialize as them.
@@ -98,6 +98,27 @@ class Run:
         if self.ended_at is None:
             return None
         return max(0.0, (self.ended_at - self.started_at).total_seconds() * 1000.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdate:
+    """What one batch of spans says about a run: the projection's run row.
+
+    The store merges it into the stored :class:`Run` (earliest start, latest end, the
+    latest root's outcome and name); counts are not here, they come from the steps and
+    errors written with it. ``root_failed`` is the outcome of the latest root span of the
+    batch (by end time), meaningful only when ``root_seen``.
+    """
+
+    id: uuid.UUID
+    trace_id: str
+    name: str | None
+    service_name: str | None
+    agent_name: str | None
+    started_at: datetime
+    ended_at: datetime
+    root_seen: bool = False
+    root_failed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

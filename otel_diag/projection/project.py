@@ -1,5 +1,9 @@
 """Spans -> rows for ``runs``, ``steps`` and ``error_logs``: one pure function.
 
+The rows are the typed ones of :mod:`otel_diag.rows`: a :class:`~otel_diag.rows.RunUpdate`
+per run (what the batch knows of its bounds and root), a :class:`~otel_diag.rows.Step` per
+agent/tool/LLM/activity span, an :class:`~otel_diag.rows.ErrorRow` per recorded failure.
+
 The store writes what this returns and derives run aggregates (call counts, tokens, cost,
 error count) from the stored steps and errors, so re-sending a span can never count twice.
 """
@@ -18,8 +22,11 @@ from otel_diag.projection.cost import compute_cost
 from otel_diag.projection.ids import error_uuid, log_error_uuid, run_uuid, step_uuid
 from otel_diag.projection.propagation import EVENT, LOG, STATUS, exception_key, status_key
 from otel_diag.redact import redact_mapping, safe_text
+from otel_diag.rows import ErrorRow, RunUpdate, Step, StepStatus
 from otel_diag.spans.record import STATUS_ERROR, SpanRecord
 
+# Plain strings, not the enum members: database drivers may write an Enum by its name.
+_STEP_OK, _STEP_ERROR = StepStatus.OK.value, StepStatus.ERROR.value
 CONTEXT_VALUE_CHARS = 512
 CONTEXT_MAX_ITEMS = 32
 _CONTEXT_PREFIXES = ("http.", "url.", "server.", "db.", "rpc.", "gen_ai.", "llm.", "otel_diag.")
@@ -50,9 +57,9 @@ class Projection:
     through ancestors from a new failure (:mod:`otel_diag.projection.propagation`).
     """
 
-    runs: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    runs: dict[uuid.UUID, RunUpdate] = field(default_factory=dict)
+    steps: list[Step] = field(default_factory=list)
+    errors: list[ErrorRow] = field(default_factory=list)
     parents: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
@@ -94,7 +101,7 @@ def _error_row(
     cost: Any,
     max_chars: int,
     recorded_as: str = EVENT,
-) -> dict[str, Any]:
+) -> ErrorRow:
     raw_type = attrs.get(sc.EXCEPTION_TYPE) or rec.error_type
     error_type = safe_text(raw_type, 256) if raw_type else "SpanError"
     raw_message = attrs.get(sc.EXCEPTION_MESSAGE)
@@ -122,79 +129,102 @@ def _error_row(
         error_id = log_error_uuid(rec.trace_id, rec.span_id, time_ns, key)
     else:
         error_id = error_uuid(rec.trace_id, rec.span_id, index)
-    return {
-        "id": error_id,
-        "run_id": run_id,
-        "step_id": step_id,
-        "step_name": safe_text(rec.step_name or rec.name, 256),
-        "source": source,
-        "error_category": category,
-        "error_type": error_type,
-        "error_message": message,
-        "stack_trace": safe_text(stack, max_chars) if stack else None,
-        "context": _context(rec, attrs),
-        "attempt": rec.attempt,
-        "created_at": ns_to_dt(time_ns),
-        "trace_id": rec.trace_id,
-        "span_id": rec.span_id,
-        "model": rec.model,
-        "input_tokens": rec.input_tokens,
-        "output_tokens": rec.output_tokens,
-        "cost_usd": cost.cost_usd if cost is not None else None,
-        "fingerprint": fingerprint(source, category, error_type, rec.step_name, message),
-        "parent_span_id": rec.parent_span_id,
-        "exception_key": key,
-        "recorded_as": recorded_as,
-        "propagated_to": None,
-    }
+    return ErrorRow(
+        id=error_id,
+        run_id=run_id,
+        step_id=step_id,
+        step_name=safe_text(rec.step_name or rec.name, 256),
+        source=source,
+        error_category=category,
+        error_type=error_type,
+        error_message=message,
+        stack_trace=safe_text(stack, max_chars) if stack else None,
+        context=_context(rec, attrs),
+        attempt=rec.attempt,
+        created_at=ns_to_dt(time_ns),
+        trace_id=rec.trace_id,
+        span_id=rec.span_id,
+        model=rec.model,
+        input_tokens=rec.input_tokens,
+        output_tokens=rec.output_tokens,
+        cost_usd=cost.cost_usd if cost is not None else None,
+        fingerprint=fingerprint(source, category, error_type, rec.step_name, message),
+        parent_span_id=rec.parent_span_id,
+        exception_key=key,
+        recorded_as=recorded_as,
+        propagated_to=None,
+    )
 
 
 def _service(rec: SpanRecord) -> str | None:
     return safe_text(rec.service_name, 256) if rec.service_name else None
 
 
-def _merge_run(runs: dict[uuid.UUID, dict[str, Any]], run_id: uuid.UUID, rec: SpanRecord) -> None:
-    """Fold one span into its run's row (times kept in ns; see :func:`_finish_runs`)."""
-    start, end = rec.start_ns, rec.end_ns
-    row = runs.get(run_id)
-    if row is None:
-        row = runs[run_id] = {
-            "id": run_id,
-            "trace_id": rec.trace_id,
-            "name": None,
-            "service_name": _service(rec),
-            "agent_name": None,
-            "started_at": start,
-            "ended_at": end,
-            "root_seen": False,
-            "root_failed": False,
-        }
-    else:
-        if start < row["started_at"]:
-            row["started_at"] = start
-        if end > row["ended_at"]:
-            row["ended_at"] = end
-    if rec.is_root:
-        # Retries of a workflow in new traces share the run: the latest root decides.
-        if not row["root_seen"] or end >= row["_root_end"]:
-            row["root_failed"] = rec.status == STATUS_ERROR
-            row["_root_end"] = end
-        row["root_seen"] = True
-        row["name"] = safe_text(rec.run_name or rec.name, 256)
-        row["trace_id"] = rec.trace_id
-        if rec.service_name:
-            row["service_name"] = _service(rec)
-    elif row["name"] is None and rec.run_name:
-        row["name"] = safe_text(rec.run_name, 256)
-    if row["agent_name"] is None and rec.step_kind == "agent" and rec.step_name:
-        row["agent_name"] = safe_text(rec.step_name, 256)
+class _RunFold:
+    """A run's bounds and root as the batch's spans are folded in (times in ns).
 
+    Mutable scratch, not a row: :meth:`row` makes the :class:`RunUpdate` once every span
+    of the batch is in. ``root_end`` tells which root is the latest (retries of a workflow
+    in new traces share the run, and the latest root decides its outcome).
+    """
 
-def _finish_runs(runs: dict[uuid.UUID, dict[str, Any]]) -> None:
-    for row in runs.values():
-        row.pop("_root_end", None)
-        row["started_at"] = ns_to_dt(row["started_at"])
-        row["ended_at"] = ns_to_dt(row["ended_at"])
+    __slots__ = (
+        "agent_name",
+        "end",
+        "id",
+        "name",
+        "root_end",
+        "root_failed",
+        "root_seen",
+        "service_name",
+        "start",
+        "trace_id",
+    )
+
+    def __init__(self, run_id: uuid.UUID, rec: SpanRecord) -> None:
+        self.id = run_id
+        self.trace_id = rec.trace_id
+        self.name: str | None = None
+        self.service_name = _service(rec)
+        self.agent_name: str | None = None
+        self.start = rec.start_ns
+        self.end = rec.end_ns
+        self.root_seen = False
+        self.root_failed = False
+        self.root_end = 0
+
+    def add(self, rec: SpanRecord) -> None:
+        start, end = rec.start_ns, rec.end_ns
+        if start < self.start:
+            self.start = start
+        if end > self.end:
+            self.end = end
+        if rec.is_root:
+            if not self.root_seen or end >= self.root_end:
+                self.root_failed = rec.status == STATUS_ERROR
+                self.root_end = end
+            self.root_seen = True
+            self.name = safe_text(rec.run_name or rec.name, 256)
+            self.trace_id = rec.trace_id
+            if rec.service_name:
+                self.service_name = _service(rec)
+        elif self.name is None and rec.run_name:
+            self.name = safe_text(rec.run_name, 256)
+        if self.agent_name is None and rec.step_kind == "agent" and rec.step_name:
+            self.agent_name = safe_text(rec.step_name, 256)
+
+    def row(self) -> RunUpdate:
+        return RunUpdate(
+            id=self.id,
+            trace_id=self.trace_id,
+            name=self.name,
+            service_name=self.service_name,
+            agent_name=self.agent_name,
+            started_at=ns_to_dt(self.start),
+            ended_at=ns_to_dt(self.end),
+            root_seen=self.root_seen,
+            root_failed=self.root_failed,
+        )
 
 
 def project(
@@ -205,6 +235,7 @@ def project(
 ) -> Projection:
     """Rows for ``records``; ``trace_runs`` resolves spans that do not name their run."""
     out = Projection()
+    folds: dict[uuid.UUID, _RunFold] = {}
     run_ids: dict[tuple[str | None, str], uuid.UUID] = {}  # ids are costly to construct
     links: dict[str, dict[str, str | None]] = {}
     for rec in records:
@@ -224,7 +255,10 @@ def project(
             else:
                 run_id = trace_runs.get(rec.trace_id) or run_uuid(None, rec.trace_id)
             run_ids[key] = run_id
-        _merge_run(out.runs, run_id, rec)
+        fold = folds.get(run_id)
+        if fold is None:
+            fold = folds[run_id] = _RunFold(run_id, rec)
+        fold.add(rec)
         cost = None
         step_id = None
         if rec.step_kind is not None and not is_log:
@@ -235,31 +269,31 @@ def project(
                 )
             failed = rec.failed
             out.steps.append(
-                {
-                    "id": step_id,
-                    "run_id": run_id,
-                    "trace_id": rec.trace_id,
-                    "span_id": rec.span_id,
-                    "parent_span_id": rec.parent_span_id,
-                    "step_name": safe_text(rec.step_name or rec.name, 256),
-                    "kind": rec.step_kind,
-                    "status": "error" if failed else "ok",
-                    "started_at": ns_to_dt(rec.start_ns),
-                    "ended_at": ns_to_dt(rec.end_ns),
-                    "duration_ms": max(0.0, (rec.end_ns - rec.start_ns) / 1e6),
-                    "model": rec.model,
-                    "provider": rec.provider,
-                    "input_tokens": rec.input_tokens,
-                    "output_tokens": rec.output_tokens,
-                    "cost_usd": cost.cost_usd if cost else None,
-                    "cost_reported_usd": cost.reported_usd if cost else None,
-                    "cost_computed_usd": cost.computed_usd if cost else None,
-                    "cost_source": cost.source if cost else None,
-                    "attempt": rec.attempt,
-                    "error_type": safe_text(rec.error_type, 256)
+                Step(
+                    id=step_id,
+                    run_id=run_id,
+                    trace_id=rec.trace_id,
+                    span_id=rec.span_id,
+                    parent_span_id=rec.parent_span_id,
+                    step_name=safe_text(rec.step_name or rec.name, 256),
+                    kind=rec.step_kind,
+                    status=_STEP_ERROR if failed else _STEP_OK,
+                    started_at=ns_to_dt(rec.start_ns),
+                    ended_at=ns_to_dt(rec.end_ns),
+                    duration_ms=max(0.0, (rec.end_ns - rec.start_ns) / 1e6),
+                    model=rec.model,
+                    provider=rec.provider,
+                    input_tokens=rec.input_tokens,
+                    output_tokens=rec.output_tokens,
+                    cost_usd=cost.cost_usd if cost else None,
+                    cost_reported_usd=cost.reported_usd if cost else None,
+                    cost_computed_usd=cost.computed_usd if cost else None,
+                    cost_source=cost.source if cost else None,
+                    attempt=rec.attempt,
+                    error_type=safe_text(rec.error_type, 256)
                     if failed and rec.error_type
                     else None,
-                }
+                )
             )
         if not rec.failed:
             continue
@@ -284,6 +318,6 @@ def project(
             out.errors.append(
                 _error_row(rec, run_id, step_id, 0, rec.end_ns, {}, cost, max_field_chars, STATUS)
             )
-    _finish_runs(out.runs)
-    out.parents = {e["trace_id"]: links.get(e["trace_id"], {}) for e in out.errors}
+    out.runs = {run_id: fold.row() for run_id, fold in folds.items()}
+    out.parents = {e.trace_id: links.get(e.trace_id, {}) for e in out.errors}
     return out

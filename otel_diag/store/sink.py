@@ -80,10 +80,10 @@ class SpanSink:
                 result.step_rows += len(proj.steps)
                 result.run_ids.update((tenant_id, r) for r in proj.runs)
                 for step in proj.steps:
-                    if step["cost_usd"] and step["model"]:
-                        key = (tenant_id, step["model"])
+                    if step.cost_usd and step.model:
+                        key = (tenant_id, step.model)
                         result.cost_by_model[key] = (
-                            result.cost_by_model.get(key, 0.0) + step["cost_usd"]
+                            result.cost_by_model.get(key, 0.0) + step.cost_usd
                         )
         return result
 

@@ -12,6 +12,7 @@ failing with exception events and a 2 KB stack trace. In the same run:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import sqlite3
@@ -55,14 +56,19 @@ def run_export(url: str, batches: list[list]) -> float:
     return elapsed
 
 
+def _columns(row: object) -> dict:
+    """A typed row as the column values the raw baselines insert (fields that are columns)."""
+    return {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}  # type: ignore[arg-type]
+
+
 def projected_rows(batches: list[list]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {"runs": [], "steps": [], "error_logs": []}
     for batch in batches:
         recs = [r for r in map(from_readable_span, batch) if r is not None]
         proj = project(recs, trace_runs_in(recs))
-        out["runs"].extend(proj.runs.values())
-        out["steps"].extend(proj.steps)
-        out["error_logs"].extend(proj.errors)
+        out["runs"].extend(map(_columns, proj.runs.values()))
+        out["steps"].extend(map(_columns, proj.steps))
+        out["error_logs"].extend(map(_columns, proj.errors))
     # Traces cut across batches give a run twice: keep one row, as the upsert would.
     out["runs"] = list({r["id"]: r for r in out["runs"]}.values())
     for row in out["runs"]:

@@ -15,6 +15,7 @@ on SQLite), so two writers never settle the same trace at once.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -22,7 +23,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from otel_diag.projection.project import Projection
-from otel_diag.projection.propagation import Recorded, resolve
+from otel_diag.projection.propagation import EVENT, Recorded, resolve
+from otel_diag.rows import ErrorRow
 from otel_diag.store.sql.bulk import insert_ignore
 from otel_diag.store.sql.models import error_logs, error_propagations
 from otel_diag.timewindow import as_utc
@@ -39,8 +41,25 @@ def _recorded(row: Mapping[str, Any]) -> Recorded:
         key=row["exception_key"] or "",
         time=as_utc(row["created_at"]),
         step_name=row["step_name"],
-        origin=row["recorded_as"] or "event",
+        origin=row["recorded_as"] or EVENT,
     )
+
+
+def _recorded_new(error: ErrorRow) -> Recorded:
+    return Recorded(
+        id=error.id,
+        span_id=error.span_id,
+        parent_span_id=error.parent_span_id,
+        key=error.exception_key or "",
+        time=as_utc(error.created_at),
+        step_name=error.step_name,
+        origin=error.recorded_as or EVENT,
+    )
+
+
+def _values(error: ErrorRow) -> dict[str, Any]:
+    """The columns a copy shares with its recording, from a row of the batch."""
+    return {c: getattr(error, c) for c in ("id", *_SHARED, "created_at")}
 
 
 def _stored(
@@ -59,7 +78,7 @@ def _copy_row(row: Mapping[str, Any], origin_id: uuid.UUID) -> dict[str, Any]:
         "origin_id": origin_id,
         **{c: row[c] for c in _SHARED},
         "exception_key": row["exception_key"] or "",
-        "recorded_as": row["recorded_as"] or "event",
+        "recorded_as": row["recorded_as"] or EVENT,
         "created_at": row["created_at"],
     }
 
@@ -68,18 +87,18 @@ def settle_propagation(conn: Connection, proj: Projection) -> bool:
     """Keep only new failures in ``proj.errors``; True if stored rows changed."""
     if not proj.errors:
         return False
-    trace_ids = sorted({e["trace_id"] for e in proj.errors})
+    trace_ids = sorted({e.trace_id for e in proj.errors})
     origins: dict[str, list[Mapping[str, Any]]] = {}
     copies: dict[str, list[Mapping[str, Any]]] = {}
     for row in _stored(conn, error_logs, "propagated_to", trace_ids):
         origins.setdefault(row["trace_id"], []).append(row)
     for row in _stored(conn, error_propagations, "origin_id", trace_ids):
         copies.setdefault(row["trace_id"], []).append(row)
-    batch: dict[str, list[dict[str, Any]]] = {}
+    batch: dict[str, list[ErrorRow]] = {}
     for error in proj.errors:
-        batch.setdefault(error["trace_id"], []).append(error)
+        batch.setdefault(error.trace_id, []).append(error)
 
-    kept: list[dict[str, Any]] = []
+    kept: list[ErrorRow] = []
     new_copies: dict[uuid.UUID, dict[str, Any]] = {}
     moved: list[uuid.UUID] = []
     relinked: list[dict[str, Any]] = []
@@ -92,18 +111,22 @@ def settle_propagation(conn: Connection, proj: Projection) -> bool:
             kept.extend(new)  # the common case: one failure in a fresh trace
             continue
         chains = resolve(
-            (_recorded(r) for r in (*stored_origins, *stored_copies, *new)),
+            [
+                *(_recorded(r) for r in (*stored_origins, *stored_copies)),
+                *(_recorded_new(e) for e in new),
+            ],
             proj.parents.get(trace_id, {}),
         )
         known = {r["id"] for r in stored_origins} | {r["id"] for r in stored_copies}
         for error in new:
-            origin_id = chains.origin_of.get(error["id"])
+            origin_id = chains.origin_of.get(error.id)
             if origin_id is not None:
-                if error["id"] not in known:
-                    new_copies[error["id"]] = _copy_row(error, origin_id)
+                if error.id not in known:
+                    new_copies[error.id] = _copy_row(_values(error), origin_id)
                 continue
-            names = chains.propagated_to.get(error["id"])
-            error["propagated_to"] = list(names) if names else None
+            names = chains.propagated_to.get(error.id)
+            if names:
+                error = dataclasses.replace(error, propagated_to=names)
             kept.append(error)
         for row in stored_origins:
             origin_id = chains.origin_of.get(row["id"])

@@ -16,6 +16,7 @@ upsert's row lock makes their increments add up. SQLite writers are serialized b
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -34,12 +35,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
 from otel_diag.projection.project import Projection
-from otel_diag.rows import DiagnosisState, RunStatus, run_status
+from otel_diag.rows import DiagnosisState, RunStatus, RunUpdate, run_status
 from otel_diag.store.sql.bulk import insert_ignore, stage_postgres
 from otel_diag.store.sql.models import error_logs, runs, steps, trace_runs
 from otel_diag.store.sql.propagation import settle_propagation
 
 CHUNK = 1000
+_RUN_UPDATE_FIELDS = tuple(f.name for f in dataclasses.fields(RunUpdate))
 
 
 def _insert(conn: Connection, table: Any) -> Any:
@@ -59,6 +61,11 @@ def _chunks(
 ) -> Iterable[Sequence[dict[str, Any]]]:
     for i in range(0, len(rows), size):
         yield rows[i : i + size]
+
+
+def _run_values(update: RunUpdate) -> dict[str, Any]:
+    """A run update as the column values of the upsert (counts are added by the caller)."""
+    return {name: getattr(update, name) for name in _RUN_UPDATE_FIELDS}
 
 
 def lock_traces(conn: Connection, trace_ids: Iterable[str]) -> None:
@@ -115,23 +122,18 @@ def merge_placeholder_runs(conn: Connection, trace_runs: dict[str, uuid.UUID]) -
         conn.execute(update(error_logs).where(error_logs.c.run_id == old).values(run_id=new))
         row = conn.execute(select(runs).where(runs.c.id == old)).mappings().one()
         conn.execute(runs.delete().where(runs.c.id == old))
-        _upsert_runs(
-            conn,
-            [
-                {
-                    "id": new,
-                    "trace_id": row["trace_id"],
-                    "name": row["name"],
-                    "service_name": row["service_name"],
-                    "agent_name": row["agent_name"],
-                    "started_at": row["started_at"],
-                    "ended_at": row["ended_at"],
-                    "root_seen": row["root_seen"],
-                    "root_failed": row["root_failed"],
-                }
-            ],
-            row["last_span_at"],
+        moved = RunUpdate(
+            id=new,
+            trace_id=row["trace_id"],
+            name=row["name"],
+            service_name=row["service_name"],
+            agent_name=row["agent_name"],
+            started_at=row["started_at"],
+            ended_at=row["ended_at"],
+            root_seen=row["root_seen"],
+            root_failed=row["root_failed"],
         )
+        _upsert_runs(conn, [_run_values(moved)], row["last_span_at"])
     return existing
 
 
@@ -292,22 +294,22 @@ def _add_deltas(proj: Projection, rows: dict[uuid.UUID, dict[str, Any]]) -> None
             row[column] = 0
         row["cost_usd"] = None
     for step in proj.steps:
-        row = rows[step["run_id"]]
+        row = rows[step.run_id]
         row["step_count"] += 1
-        kind = step["kind"]
+        kind = step.kind
         if kind == "llm":
             row["llm_calls"] += 1
         elif kind == "tool":
             row["tool_calls"] += 1
-        inp, out = step["input_tokens"] or 0, step["output_tokens"] or 0
+        inp, out = step.input_tokens or 0, step.output_tokens or 0
         row["input_tokens"] += inp
         row["output_tokens"] += out
-        if step["cost_usd"] is not None:
-            row["cost_usd"] = (row["cost_usd"] or 0.0) + step["cost_usd"]
-        if step["cost_source"] == "unpriced":
+        if step.cost_usd is not None:
+            row["cost_usd"] = (row["cost_usd"] or 0.0) + step.cost_usd
+        if step.cost_source == "unpriced":
             row["unpriced_tokens"] += inp + out
     for error in proj.errors:
-        rows[error["run_id"]]["error_count"] += 1
+        rows[error.run_id]["error_count"] += 1
 
 
 def write_projection(
@@ -340,7 +342,7 @@ def write_projection(
         and new_steps == len(proj.steps)
         and new_errors == len(proj.errors)
     )
-    run_rows = {r: dict(proj.runs[r]) for r in run_ids}
+    run_rows = {r: _run_values(proj.runs[r]) for r in run_ids}
     if exact:
         _add_deltas(proj, run_rows)
     _upsert_runs(conn, [run_rows[r] for r in run_ids], now)
