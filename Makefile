@@ -25,9 +25,11 @@ demo: install
 	$(PY) -m otel_diag.examples.otlp_demo
 
 # The suite talks to a real PostgreSQL: tests/peers/postgres.sh installs and starts it when
-# it is absent (a no-op when it already answers).
+# it is absent (a no-op when it already answers). The web console's tests drive Debian's
+# chromium: tests/peers/chromium.sh installs it when absent.
 test: install
 	bash tests/peers/postgres.sh
+	bash tests/peers/chromium.sh
 	$(PY) -m pytest -q
 
 # The real peers (Jaeger v2, the OpenTelemetry Collector, FerretDB), built from the pinned Go

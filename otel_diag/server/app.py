@@ -1,4 +1,5 @@
-"""The FastAPI application of ``otel-diag serve``: REST API, OTLP/HTTP, health, metrics.
+"""The FastAPI application of ``otel-diag serve``: REST API, OTLP/HTTP, health, metrics, and
+the web console at ``/``.
 
 One app on the HTTP port (4318) carries the OTLP/HTTP receiver and the REST API, as DESIGN.md
 asks. It is assembled here, in the composition root: the API package provides routers over an
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from otel_diag.api import error_groups, health, runs
 from otel_diag.api.context import AppContext
+from otel_diag.console import console_router
 from otel_diag.receiver.http import otlp_router
 from otel_diag.receiver.ingest import Ingestor
 from otel_diag.tenants import InvalidTenantError
@@ -35,6 +37,7 @@ def create_app(ctx: AppContext, ingestor: Ingestor) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(error_groups.router)
     app.include_router(health.router)
+    app.include_router(console_router())  # its paths (/, /runs, ...) are not the API's
 
     @app.exception_handler(InvalidTenantError)
     async def invalid_tenant(request: Request, exc: Exception) -> JSONResponse:
