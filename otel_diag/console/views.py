@@ -88,7 +88,7 @@ def _chart(
     bars = []
     for i, (start, value) in enumerate(points):
         v = value or 0.0
-        h = 0.0 if peak <= 0 else max(1.0, v / peak * (CHART_H - 4))
+        h = 0.0 if peak <= 0 or v <= 0 else max(1.0, v / peak * (CHART_H - 4))
         shown = "no finished runs" if value is None else f"{v:{fmt}} {unit}"
         bars.append(
             Bar(
@@ -152,7 +152,7 @@ class WaterfallRow:
     """Start offset in per mille of the run's extent."""
     width: float
     resume: bool
-    """The step the latest diagnosis says to resume from."""
+    """The step the latest diagnosis says to resume from (one row, see :func:`_resume_step`)."""
 
 
 def waterfall(
@@ -174,6 +174,7 @@ def waterfall(
             parent = parents[parent]
         return d
 
+    resume = _resume_step(steps, resume_step)
     rows = []
     for s in steps:
         x = (s.started_at - t0).total_seconds() / extent * 1000
@@ -184,7 +185,7 @@ def waterfall(
                 depth(s),
                 round(x, 1),
                 round(min(w, 1000 - x) if x < 998 else 2.0, 1),
-                resume_step is not None and s.step_name == resume_step,
+                s is resume,
             )
         )
     return rows
@@ -195,6 +196,23 @@ class Action:
     priority: int | None
     action: str
     rationale: str
+
+
+def _resume_step(steps: Sequence[Step], name: str | None) -> Step | None:
+    """The one step a report's ``resume_step`` (a step name) points at when several share
+    the name (a chat model called in a loop): the last of them that started before the
+    failure, i.e. before the earliest failed step no other failed step descends from."""
+    named = [s for s in steps if name is not None and s.step_name == name]
+    if len(named) < 2:
+        return named[0] if named else None
+    failed_parents = {s.parent_span_id for s in steps if s.status == "error"}
+    origins = [
+        s.started_at for s in steps if s.status == "error" and s.span_id not in failed_parents
+    ]
+    if not origins:
+        return named[-1]
+    before = [s for s in named if s.started_at <= min(origins)]
+    return before[-1] if before else named[0]
 
 
 def actions(report: Report) -> list[Action]:
@@ -213,6 +231,8 @@ def money(value: float | None) -> str:
         return "—"
     if value == 0:
         return "$0"
+    if abs(value) < 0.01:  # one LLM call: the digits that say how much
+        return f"${value:.6f}"
     return f"${value:,.4f}" if abs(value) < 100 else f"${value:,.2f}"
 
 
