@@ -9,10 +9,12 @@ grpc, FastAPI).
 from __future__ import annotations
 
 import importlib
+from importlib import metadata
 from typing import Any
 
 import click
 
+from otel_diag.logs import LEVELS, configure_logging
 from otel_diag.version import __version__
 
 COMMANDS: dict[str, str] = {
@@ -40,7 +42,46 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
+def versions() -> str:
+    """otel-diag's version and those of the LLM libraries it diagnoses with (installed
+    distributions, read without importing them)."""
+    found = []
+    for dist in ("litellm", "openai"):
+        try:
+            found.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{dist} not installed")
+    return f"otel-diag {__version__} ({', '.join(found)})"
+
+
+def _print_version(ctx: click.Context) -> None:
+    if not ctx.resilient_parsing:
+        click.echo(versions())
+        ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="otel-diag")
-def main() -> None:
+@click.option(
+    "--version",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=lambda ctx, _param, value: _print_version(ctx) if value else None,
+    help="Show otel-diag's, litellm's and openai's versions and exit.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default=None,
+    help="Log level on stderr (default warning; serve and diagnose --worker: info, one line "
+    "per diagnosis). debug also shows litellm's and httpx's lines.",
+)
+@click.pass_context
+def main(ctx: click.Context, log_level: str | None) -> None:
     """OpenTelemetry-native failure diagnosis for LLM and agent applications."""
+    ctx.meta[LOG_LEVEL_KEY] = log_level
+    configure_logging(log_level or "warning")
+
+
+LOG_LEVEL_KEY = "otel_diag.log_level"
+"""``ctx.meta`` key of the group's ``--log-level`` (None when not given)."""

@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from otel_diag.cli import LOG_LEVEL_KEY
 from otel_diag.cli.notice import first_use_notice
 from otel_diag.config import Settings, load_settings
 from otel_diag.store import open_storage
@@ -38,6 +39,14 @@ def store_options(func: F) -> F:
         help="SQLAlchemy URL (default: OTEL_DIAG_DATABASE_URL, config.toml, or embedded SQLite).",
     )(func)
     return func
+
+
+def process_log_level() -> str:
+    """Log level of a long-running command (serve, diagnose --worker): the group's
+    ``--log-level`` when given, else ``info`` (one line per diagnosis)."""
+    ctx = click.get_current_context(silent=True)
+    given = ctx.meta.get(LOG_LEVEL_KEY) if ctx is not None else None
+    return str(given) if given else "info"
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

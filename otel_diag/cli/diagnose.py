@@ -25,11 +25,13 @@ from otel_diag.cli.common import (
     fail,
     open_all_tenants,
     open_store,
+    process_log_level,
     settings_from,
     store_options,
 )
 from otel_diag.cli.options import json_option
 from otel_diag.config import Settings
+from otel_diag.logs import configure_logging
 from otel_diag.rows import Report, Run, to_json
 from otel_diag.store.port import AmbiguousRunError
 
@@ -188,6 +190,7 @@ def _worker(settings: Settings, once: bool, as_json: bool) -> None:
 
     if settings.diagnosis == "off":
         fail("diagnosis is off (OTEL_DIAG_DIAGNOSIS=off)")
+    configure_logging(process_log_level())  # like serve: one line per diagnosis
     # No tenant is opened up front: the worker serves the tenants it discovers (the key
     # tenants, the databases that exist), and with keys there may be no 'default' at all.
     storage = open_all_tenants(settings)

@@ -7,11 +7,10 @@ server only binds loopback addresses unless ``--insecure`` is given.
 
 from __future__ import annotations
 
-import logging
-
 import click
 
-from otel_diag.cli.common import fail, first_line, settings_from, where
+from otel_diag.cli.common import fail, first_line, process_log_level, settings_from, where
+from otel_diag.logs import LEVELS, configure_logging
 
 
 @click.command("serve")
@@ -39,7 +38,13 @@ from otel_diag.cli.common import fail, first_line, settings_from, where
     is_flag=True,
     help="Do not run the diagnosis worker and alert evaluator in this process.",
 )
-@click.option("--log-level", default="info", show_default=True, help="Python log level.")
+@click.option(
+    "--log-level",
+    default=None,
+    type=click.Choice(LEVELS, case_sensitive=False),
+    help="info (default): otel-diag's own lines, one per diagnosis; debug: litellm's and "
+    "httpx's too.",
+)
 def serve_command(
     host: str,
     grpc_port: int,
@@ -47,14 +52,10 @@ def serve_command(
     database_url: str | None,
     insecure: bool,
     no_background: bool,
-    log_level: str,
+    log_level: str | None,
 ) -> None:
     """Receive OTLP traces and serve the REST API and metrics."""
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(log_level or process_log_level())
     settings = settings_from(database_url)
     from otel_diag.server.runner import run_until_signal  # grpc, FastAPI: only for serve
     from otel_diag.server.serve import BindRefused, OtelDiagServer

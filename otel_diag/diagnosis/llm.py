@@ -23,6 +23,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from otel_diag.config import Settings
 from otel_diag.diagnosis.prompt import estimate_tokens
+from otel_diag.logs import import_quietly, quiet_libraries
 from otel_diag.redact import safe_text
 
 MAX_COMPLETION_TOKENS = 800
@@ -60,10 +61,35 @@ class LLMCallError(Exception):
 
 
 def load_litellm() -> Any:
-    import litellm
-
+    """litellm, imported once without its import-time warnings and held to WARNING
+    (see :mod:`otel_diag.logs`; DEBUG on the ``otel_diag`` logger shows everything)."""
+    litellm: Any = import_quietly("litellm")
     litellm.suppress_debug_info = True
+    quiet_libraries()
     return litellm
+
+
+def missing_credentials(settings: Settings) -> tuple[str, ...]:
+    """The provider's API-key variables the diagnosis model needs and the environment lacks.
+
+    Empty (go ahead) when ``OTEL_DIAG_LLM_API_KEY`` or ``OTEL_DIAG_LLM_API_BASE`` is set (a
+    gateway may take no key), or when litellm's own check (``validate_environment``, which
+    reads the process environment, no network) finds the keys. Only ``*_API_KEY`` variables
+    count: providers that authenticate otherwise (cloud roles, an ``OLLAMA_API_BASE``
+    default) are never held back. Costs about a millisecond, so it is asked per diagnosis:
+    exporting the key (or changing the settings) takes effect with the next run.
+    """
+    if settings.llm_api_key or settings.llm_api_base:
+        return ()
+    litellm = load_litellm()
+    try:
+        found = litellm.validate_environment(model=settings.llm_model)
+    except Exception:  # an unknown model: let the request say what is wrong
+        return ()
+    if found.get("keys_in_environment"):
+        return ()
+    missing = tuple(str(k) for k in found.get("missing_keys") or ())
+    return missing if missing and all(k.endswith("_API_KEY") for k in missing) else ()
 
 
 def token_counter(model: str) -> Callable[[str], int]:

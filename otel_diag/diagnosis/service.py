@@ -3,8 +3,9 @@
 One diagnosis, whoever asks for it (the batch worker, the REST API, the CLI):
 
 1. reuse a recent LLM report for the same set of error fingerprints (``OTEL_DIAG_DIAGNOSIS_TTL``);
-2. else, with ``OTEL_DIAG_DIAGNOSIS=auto`` and under the hourly spend cap, ask the LLM with a
-   budgeted, redacted prompt and validate the answer;
+2. else, with ``OTEL_DIAG_DIAGNOSIS=auto``, credentials for the model (see
+   :mod:`.credentials`) and under the hourly spend cap, ask the LLM with a budgeted,
+   redacted prompt and validate the answer;
 3. else, or when the LLM fails, times out or answers something invalid, the rules.
 
 The report is stored in ``diagnostic_reports`` together with the run's claim (see
@@ -31,6 +32,7 @@ from opentelemetry.trace import TracerProvider
 from otel_diag.config import Settings, load_settings
 from otel_diag.diagnosis import reports
 from otel_diag.diagnosis.context import diagnostic_context
+from otel_diag.diagnosis.credentials import CREDENTIALS, NO_CREDENTIALS
 from otel_diag.diagnosis.llm import LLMCallError, LLMResult, call_llm, token_counter
 from otel_diag.diagnosis.prompt import build_prompt
 from otel_diag.diagnosis.rules import diagnose_by_rules
@@ -242,6 +244,23 @@ class DiagnosticsService:
         self.timings.append(
             Timing(str(run.id), produced.outcome, produced.produce_ms, produced.llm_ms, store_ms)
         )
+        row = produced.row
+        extra = f" fallback={row.fallback_reason}" if row.fallback_reason else ""
+        if row.reused_from:
+            extra += f" reused_from={row.reused_from}"
+        # The one line a diagnosis logs at the default level (see otel_diag.logs).
+        logger.info(
+            "diagnosed run %s tenant=%s provider=%s category=%s resume_step=%s "
+            "confidence=%.2f duration_ms=%.0f%s",
+            run.id,
+            self.tenant_id,
+            row.llm_provider,
+            row.error_category,
+            row.resume_step,
+            row.confidence_score,
+            produced.produce_ms + store_ms,
+            extra,
+        )
 
     def _wait_for_report(
         self, run_id: uuid.UUID, fingerprint: str | None, budget: float
@@ -301,6 +320,8 @@ class DiagnosticsService:
                 return done("reused", row)
         if settings.diagnosis == "rules":
             return fallback("mode_rules")
+        if CREDENTIALS.missing(settings):
+            return fallback(NO_CREDENTIALS)
         if settings.spend_cap_usd_per_hour > 0:
             spent = self.store.spend_since(now - SPEND_WINDOW)
             if spent >= settings.spend_cap_usd_per_hour:
@@ -312,12 +333,12 @@ class DiagnosticsService:
         try:
             result = call_llm(prompt.messages, response_schema(step_names), settings)
         except LLMCallError as exc:
-            logger.info("diagnosis LLM request failed (%s); using the rules", exc.reason)
+            logger.debug("diagnosis LLM request failed (%s); using the rules", exc)
             return fallback(exc.reason, llm_ms=exc.latency_ms)
         try:
             answer = parse_answer(result.content, step_names)
         except InvalidAnswer as exc:
-            logger.info("diagnosis LLM answer rejected (%s); using the rules", exc)
+            logger.debug("diagnosis LLM answer rejected (%s); using the rules", exc)
             return fallback(exc.reason, spent=result, llm_ms=result.latency_ms)
         if answer.error_category is None:
             answer = replace(answer, error_category=rules.error_category)

@@ -314,11 +314,14 @@ class DiagnosisWorker:
             self._wake.clear()
 
     def _warm_up(self) -> None:
-        """Import litellm now (seconds), not while the first failed run waits for it."""
+        """Import litellm now (seconds), not while the first failed run waits for it, and
+        say at start (once) when the model has no credentials (see :mod:`.credentials`)."""
         try:
+            from otel_diag.diagnosis.credentials import CREDENTIALS
             from otel_diag.diagnosis.llm import load_litellm
 
             load_litellm()
+            CREDENTIALS.missing(self.settings)
         except Exception:
             logger.debug("litellm warm-up failed", exc_info=True)
 

@@ -69,8 +69,10 @@ class ServeProcess:
         env: dict[str, str] | None = None,
         args: Sequence[str] = ("--no-background",),
         nofile: int | None = None,
+        log_level: str = "warning",
     ) -> None:
         self.database_url = database_url
+        self.log_level = log_level
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.home = Path(tempfile.mkdtemp(prefix="otel-diag-serve-home-"))
@@ -105,7 +107,7 @@ class ServeProcess:
     def start(self, timeout: float = 60.0) -> ServeProcess:
         cmd = [str(Path(sys.executable).with_name("otel-diag")), "serve", *self._args]
         cmd += ["--grpc-port", str(self.grpc_port), "--http-port", str(self.http_port)]
-        cmd += ["--database-url", self.database_url, "--log-level", "warning"]
+        cmd += ["--database-url", self.database_url, "--log-level", self.log_level]
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             cmd, env=self._env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=self._limits
