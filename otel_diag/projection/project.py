@@ -18,7 +18,7 @@ from typing import Any
 
 from otel_diag import semconv as sc
 from otel_diag.classify import classify, fingerprint
-from otel_diag.projection.cost import compute_cost
+from otel_diag.projection.cost import Cost, compute_cost
 from otel_diag.projection.ids import error_uuid, log_error_uuid, run_uuid, step_uuid
 from otel_diag.projection.propagation import EVENT, LOG, STATUS, exception_key, status_key
 from otel_diag.redact import redact_mapping, safe_text
@@ -44,8 +44,8 @@ _CONTEXT_SKIP = frozenset(
 )
 
 
-def ns_to_dt(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+def ns_to_dt(ns: int, _from: Any = datetime.fromtimestamp) -> datetime:
+    return _from(ns / 1e9, UTC)
 
 
 @dataclass(slots=True)
@@ -98,7 +98,7 @@ def _error_row(
     index: int,
     time_ns: int,
     attrs: Mapping[str, Any],
-    cost: Any,
+    cost: Cost | None,
     max_chars: int,
     recorded_as: str = EVENT,
 ) -> ErrorRow:
@@ -227,6 +227,34 @@ class _RunFold:
         )
 
 
+def _step_row(
+    rec: SpanRecord, kind: str, run_id: uuid.UUID, cost: Cost | None, failed: bool
+) -> Step:
+    return Step(
+        id=step_uuid(rec.trace_id, rec.span_id),
+        run_id=run_id,
+        trace_id=rec.trace_id,
+        span_id=rec.span_id,
+        parent_span_id=rec.parent_span_id,
+        step_name=safe_text(rec.step_name or rec.name, 256),
+        kind=kind,
+        status=_STEP_ERROR if failed else _STEP_OK,
+        started_at=ns_to_dt(rec.start_ns),
+        ended_at=ns_to_dt(rec.end_ns),
+        duration_ms=max(0.0, (rec.end_ns - rec.start_ns) / 1e6),
+        model=rec.model,
+        provider=rec.provider,
+        input_tokens=rec.input_tokens,
+        output_tokens=rec.output_tokens,
+        cost_usd=cost.cost_usd if cost else None,
+        cost_reported_usd=cost.reported_usd if cost else None,
+        cost_computed_usd=cost.computed_usd if cost else None,
+        cost_source=cost.source if cost else None,
+        attempt=rec.attempt,
+        error_type=safe_text(rec.error_type, 256) if failed and rec.error_type else None,
+    )
+
+
 def project(
     records: Iterable[SpanRecord],
     trace_runs: Mapping[str, uuid.UUID],
@@ -259,43 +287,19 @@ def project(
         if fold is None:
             fold = folds[run_id] = _RunFold(run_id, rec)
         fold.add(rec)
+        failed = rec.failed
         cost = None
         step_id = None
-        if rec.step_kind is not None and not is_log:
-            step_id = step_uuid(rec.trace_id, rec.span_id)
-            if rec.step_kind == "llm" or rec.reported_cost is not None or rec.input_tokens:
+        kind = rec.step_kind
+        if kind is not None and not is_log:
+            if kind == "llm" or rec.reported_cost is not None or rec.input_tokens:
                 cost = compute_cost(
                     rec.model, rec.provider, rec.input_tokens, rec.output_tokens, rec.reported_cost
                 )
-            failed = rec.failed
-            out.steps.append(
-                Step(
-                    id=step_id,
-                    run_id=run_id,
-                    trace_id=rec.trace_id,
-                    span_id=rec.span_id,
-                    parent_span_id=rec.parent_span_id,
-                    step_name=safe_text(rec.step_name or rec.name, 256),
-                    kind=rec.step_kind,
-                    status=_STEP_ERROR if failed else _STEP_OK,
-                    started_at=ns_to_dt(rec.start_ns),
-                    ended_at=ns_to_dt(rec.end_ns),
-                    duration_ms=max(0.0, (rec.end_ns - rec.start_ns) / 1e6),
-                    model=rec.model,
-                    provider=rec.provider,
-                    input_tokens=rec.input_tokens,
-                    output_tokens=rec.output_tokens,
-                    cost_usd=cost.cost_usd if cost else None,
-                    cost_reported_usd=cost.reported_usd if cost else None,
-                    cost_computed_usd=cost.computed_usd if cost else None,
-                    cost_source=cost.source if cost else None,
-                    attempt=rec.attempt,
-                    error_type=safe_text(rec.error_type, 256)
-                    if failed and rec.error_type
-                    else None,
-                )
-            )
-        if not rec.failed:
+            step = _step_row(rec, kind, run_id, cost, failed)
+            step_id = step.id
+            out.steps.append(step)
+        if not failed:
             continue
         index = 0
         for event in rec.events:

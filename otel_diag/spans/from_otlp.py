@@ -215,6 +215,7 @@ def records_from_request(request: ExportTraceServiceRequest) -> Decoded:
                     out.reject(reason)
                     continue
                 start = out.time(sp.start_time_unix_nano)
+                events = sp.events
                 out.records.append(
                     _record(
                         sp.trace_id,
@@ -233,8 +234,10 @@ def records_from_request(request: ExportTraceServiceRequest) -> Decoded:
                                 out.time(e.time_unix_nano) or start,
                                 _pb_attrs(e.attributes, out),
                             )
-                            for e in out.events(sp.events)
-                        ),
+                            for e in out.events(events)
+                        )
+                        if events
+                        else (),
                         meta,
                     )
                 )

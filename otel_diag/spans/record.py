@@ -84,6 +84,8 @@ class SpanRecord:
         """A span failed if its status is ERROR or it carries an exception event."""
         if self.status == STATUS_ERROR:
             return True
+        if not self.events:  # most spans: skip building a generator
+            return False
         return any(e.name == sc.EXCEPTION_EVENT for e in self.events)
 
     @property
@@ -183,11 +185,19 @@ def _text(value: Any, limit: int = 256) -> str | None:
 def normalize(rec: SpanRecord) -> SpanRecord:
     """Fill the normalized meanings of ``rec`` from its attributes (in place; returns it).
 
+    ``rec`` is freshly built: a span that carries no attribute of any known meaning (an
+    HTTP or database call) keeps the field defaults, and costs one pass over its keys.
+
     Wrongly typed values (a token count that is not a number, a list where a string was
     expected) become None rather than errors: one broken attribute must not lose a span.
     """
     attrs = rec.attributes
     found = resolve_aliases(attrs) if attrs else {}
+    run_name = attrs.get(sc.RUN_NAME) if attrs else None
+    rec.run_name = _text(run_name) if run_name is not None else None
+    if not found:  # an HTTP or DB span: no meaning to resolve, it is never a step
+        rec.tenant_id = rec.resource_tenant
+        return rec
     get = found.get
     rec.operation = _text(get("operation"), 64)
     rec.provider = _text(get("provider"), 64)
@@ -205,8 +215,6 @@ def normalize(rec: SpanRecord) -> SpanRecord:
     attempt = get("attempt")
     rec.attempt = _as_attempt(attempt) if attempt is not None else 1
     rec.run_key = _text(get("run_id"))
-    run_name = attrs.get(sc.RUN_NAME) if attrs else None
-    rec.run_name = _text(run_name) if run_name is not None else None
     rec.tenant_id = _text(get("tenant_id"), 128) or rec.resource_tenant
     rec.agent_name = _text(get("agent_name"))
     rec.error_source = _text(get("error_source"), 32)

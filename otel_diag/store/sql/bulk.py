@@ -29,29 +29,42 @@ from typing import Any
 from sqlalchemy import Column, Connection, MetaData, Table
 from sqlalchemy.sql import sqltypes
 
+# Converters work on a whole column (a list comprehension per column, not a Python call
+# per value): at ingest rates the per-value call costs more than the conversion.
+ColumnConverter = Callable[[Sequence[Any]], list[Any]]
 
-def _sqlite_datetime(value: datetime) -> str:
+
+def _sqlite_datetimes(values: Sequence[datetime | None]) -> list[str | None]:
     # isoformat is C code; timespec keeps ".000000" and [:26] drops any "+00:00".
-    return value.isoformat(sep=" ", timespec="microseconds")[:26]
+    return [None if v is None else v.isoformat(" ", "microseconds")[:26] for v in values]
 
 
-def _uuid_hex(value: uuid.UUID) -> str:
-    return value.hex
+def _uuid_hexes(values: Sequence[uuid.UUID | None]) -> list[str | None]:
+    return [None if v is None else f"{v.int:032x}" for v in values]  # == UUID.hex
 
 
-_SQLITE_CONVERTERS: dict[type, Callable[[Any], Any]] = {
-    sqltypes.Uuid: _uuid_hex,
-    sqltypes.DateTime: _sqlite_datetime,
-    sqltypes.JSON: json.dumps,
-    sqltypes.Boolean: int,
+def _json_texts(values: Sequence[Any]) -> list[str | None]:
+    dumps = json.dumps
+    return [None if v is None else dumps(v) for v in values]
+
+
+def _ints(values: Sequence[Any]) -> list[int | None]:
+    return [None if v is None else int(v) for v in values]
+
+
+_SQLITE_CONVERTERS: dict[type, ColumnConverter] = {
+    sqltypes.Uuid: _uuid_hexes,
+    sqltypes.DateTime: _sqlite_datetimes,
+    sqltypes.JSON: _json_texts,
+    sqltypes.Boolean: _ints,
 }
-_PG_CONVERTERS: dict[type, Callable[[Any], Any]] = {sqltypes.JSON: json.dumps}
+_PG_CONVERTERS: dict[type, ColumnConverter] = {sqltypes.JSON: _json_texts}
 
 
 @lru_cache(maxsize=64)
 def _plan(
     table: Table, cols: tuple[str, ...], dialect: str
-) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+) -> tuple[tuple[int, ColumnConverter], ...]:
     """(column index, converter) for the columns whose values need converting."""
     table_map = _SQLITE_CONVERTERS if dialect == "sqlite" else _PG_CONVERTERS
     plan = []
@@ -69,17 +82,16 @@ def _plan(
 def _tuples(
     table: Table, cols: tuple[str, ...], rows: Sequence[Any], dialect: str
 ) -> list[tuple[Any, ...]]:
+    """The rows' values of ``cols`` in the driver's wire form, one tuple per row."""
     plan = _plan(table, cols, dialect)
     get = itemgetter(*cols) if isinstance(rows[0], Mapping) else attrgetter(*cols)
-    out = []
-    for row in rows:
-        values = list(get(row))
-        for i, convert in plan:
-            value = values[i]
-            if value is not None:
-                values[i] = convert(value)
-        out.append(tuple(values))
-    return out
+    values = list(map(get, rows))
+    if not plan:
+        return values
+    columns: list[Sequence[Any]] = list(zip(*values, strict=True))
+    for i, convert in plan:
+        columns[i] = convert(columns[i])
+    return list(zip(*columns, strict=True))
 
 
 _ROW_COLUMNS: dict[tuple[str, type], tuple[str, ...]] = {}
@@ -144,11 +156,12 @@ def stage_postgres(conn: Connection, table: Table, rows: Sequence[Any]) -> Table
         with cur.copy(f"COPY {staging} ({', '.join(cols)}) FROM STDIN") as copy:
             for values in _tuples(table, cols, rows, "postgresql"):
                 copy.write_row(values)
-    return _staging_table(table)
+    return staging_table(table)
 
 
 @lru_cache(maxsize=16)
-def _staging_table(table: Table) -> Table:
+def staging_table(table: Table) -> Table:
+    """The session's temp table :func:`stage_postgres` fills for ``table`` (for SELECTs)."""
     return Table(
         f"_otel_diag_in_{table.name}",
         _STAGING_METADATA,
@@ -169,6 +182,46 @@ def _postgres_insert(conn: Connection, table: Table, rows: Sequence[Any]) -> int
             f"FROM _otel_diag_in_{table.name} ORDER BY {key} ON CONFLICT DO NOTHING"
         )
         return int(cur.rowcount)
+
+
+_COMPILED: dict[tuple[Any, tuple[str, ...]], tuple[str, tuple[tuple[int, Any], ...]]] = {}
+
+
+def _compiled_sqlite(
+    conn: Connection, statement: Any, cols: tuple[str, ...]
+) -> tuple[str, tuple[tuple[int, Any], ...]]:
+    """SQL text of a one-row statement for ``cols`` and, per ``?``, (column index, constant).
+
+    The index is -1 for a parameter that is a constant of the statement (a literal in its
+    ``ON CONFLICT`` clause); compiled once per statement and column set.
+    """
+    key = (statement, cols)
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=conn.dialect, column_keys=list(cols))
+        index = {c: i for i, c in enumerate(cols)}
+        order = tuple(
+            (index.get(name, -1), compiled.params.get(name)) for name in compiled.positiontup
+        )
+        found = _COMPILED[key] = (str(compiled), order)
+    return found
+
+
+def upsert_many(conn: Connection, table: Table, statement: Any, rows: Sequence[Any]) -> None:
+    """SQLite: run a one-row ``INSERT ... ON CONFLICT DO UPDATE`` once per row, in one
+    ``executemany`` (values converted like :func:`insert_ignore`'s)."""
+    if not rows:
+        return
+    cols = _columns(table, rows)
+    sql, order = _compiled_sqlite(conn, statement, cols)
+    data = _tuples(table, cols, rows, "sqlite")
+    if any(i < 0 for i, _ in order) or [i for i, _ in order] != list(range(len(cols))):
+        data = [tuple(row[i] if i >= 0 else const for i, const in order) for row in data]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, data)
+    finally:
+        cursor.close()
 
 
 def insert_ignore(conn: Connection, table: Table, rows: Sequence[Any]) -> int:

@@ -20,6 +20,7 @@ import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +37,7 @@ from sqlalchemy.sql import ColumnElement
 
 from otel_diag.projection.project import Projection
 from otel_diag.rows import DiagnosisState, RunStatus, RunUpdate, run_status
-from otel_diag.store.sql.bulk import insert_ignore, stage_postgres
+from otel_diag.store.sql.bulk import insert_ignore, stage_postgres, staging_table, upsert_many
 from otel_diag.store.sql.models import error_logs, runs, steps, trace_runs
 from otel_diag.store.sql.propagation import settle_propagation
 
@@ -44,23 +45,12 @@ CHUNK = 1000
 _RUN_UPDATE_FIELDS = tuple(f.name for f in dataclasses.fields(RunUpdate))
 
 
-def _insert(conn: Connection, table: Any) -> Any:
-    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+def _least(dialect: str, a: Any, b: Any) -> ColumnElement[Any]:
+    return func.least(a, b) if dialect == "postgresql" else func.min(a, b)
 
 
-def _least(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
-    return func.least(a, b) if conn.dialect.name == "postgresql" else func.min(a, b)
-
-
-def _greatest(conn: Connection, a: Any, b: Any) -> ColumnElement[Any]:
-    return func.greatest(a, b) if conn.dialect.name == "postgresql" else func.max(a, b)
-
-
-def _chunks(
-    rows: Sequence[dict[str, Any]], size: int = CHUNK
-) -> Iterable[Sequence[dict[str, Any]]]:
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
+def _greatest(dialect: str, a: Any, b: Any) -> ColumnElement[Any]:
+    return func.greatest(a, b) if dialect == "postgresql" else func.max(a, b)
 
 
 def _run_values(update: RunUpdate) -> dict[str, Any]:
@@ -158,20 +148,26 @@ def status_sql(root_seen: Any, root_failed: Any, error_count: Any) -> ColumnElem
     )
 
 
-def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
-    """Insert runs or merge into them; count columns in ``rows`` are *added* on conflict.
+_RUN_COLUMNS = (
+    *_RUN_UPDATE_FIELDS,
+    "last_span_at",
+    *_COUNTS,
+    "cost_usd",
+    "status",
+    "diagnosis_state",
+)
+"""The columns of an upserted run row, in the order the statements take them."""
 
-    The row lock an upsert takes makes concurrent writers' increments add up.
+
+@lru_cache(maxsize=2)
+def _runs_upsert(dialect: str) -> Any:
+    """The run upsert of a dialect, built once (its SQL text never changes).
+
+    PostgreSQL: ``INSERT ... SELECT`` from the staging table (rows COPYed there first);
+    SQLite: a one-row ``INSERT ... ON CONFLICT`` run for every row by ``executemany``.
+    Either way the conflict clause merges into a stored run and *adds* the counts.
     """
-    for row in rows:
-        row["last_span_at"] = now
-        for column in _COUNTS:
-            row.setdefault(column, 0)
-        row.setdefault("cost_usd", None)
-        errors = row["error_count"]
-        row["status"] = run_status(row["root_seen"], row["root_failed"], errors).value
-        row["diagnosis_state"] = DiagnosisState.PENDING.value if errors else None
-    ins = _insert(conn, runs)
+    ins = (postgresql if dialect == "postgresql" else sqlite).insert(runs)
     ex = ins.excluded
     # The latest root decides (a retry in a new trace that succeeded makes the run ok).
     root_failed = case(
@@ -184,8 +180,8 @@ def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) ->
     root_seen = or_(runs.c.root_seen, ex.root_seen)
     errors_after = runs.c.error_count + ex.error_count
     updates: dict[str, Any] = {
-        "started_at": _least(conn, runs.c.started_at, ex.started_at),
-        "ended_at": _greatest(conn, runs.c.ended_at, ex.ended_at),
+        "started_at": _least(dialect, runs.c.started_at, ex.started_at),
+        "ended_at": _greatest(dialect, runs.c.ended_at, ex.ended_at),
         "name": case((ex.root_seen, ex.name), else_=func.coalesce(runs.c.name, ex.name)),
         "trace_id": case((ex.root_seen, ex.trace_id), else_=runs.c.trace_id),
         "service_name": case(
@@ -207,21 +203,36 @@ def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) ->
         ),
         "status": status_sql(root_seen, root_failed, errors_after),
     }
-    if conn.dialect.name == "postgresql":
-        # COPY + INSERT ... SELECT ... ON CONFLICT: one statement whose text never changes
-        # (multi-row VALUES text differs per batch and is re-parsed by the driver each time).
-        staged = stage_postgres(conn, runs, rows)
-        cols = list(rows[0])
-        conn.execute(
-            ins.from_select(
-                cols, select(*(staged.c[c] for c in cols)).order_by(staged.c.id)
-            ).on_conflict_do_update(index_elements=[runs.c.id], set_=updates)
+    if dialect == "postgresql":
+        staged = staging_table(runs)
+        source = select(*(staged.c[c] for c in _RUN_COLUMNS)).order_by(staged.c.id)
+        return ins.from_select(list(_RUN_COLUMNS), source).on_conflict_do_update(
+            index_elements=[runs.c.id], set_=updates
         )
+    return ins.on_conflict_do_update(index_elements=[runs.c.id], set_=updates)
+
+
+def _upsert_runs(conn: Connection, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Insert runs or merge into them; count columns in ``rows`` are *added* on conflict.
+
+    The row lock an upsert takes makes concurrent writers' increments add up. On
+    PostgreSQL rows go in key order (COPY, then one ``INSERT ... SELECT ... ORDER BY id``),
+    so concurrent writers lock runs in the same order.
+    """
+    for row in rows:
+        row["last_span_at"] = now
+        for column in _COUNTS:
+            row.setdefault(column, 0)
+        row.setdefault("cost_usd", None)
+        errors = row["error_count"]
+        row["status"] = run_status(row["root_seen"], row["root_failed"], errors).value
+        row["diagnosis_state"] = DiagnosisState.PENDING.value if errors else None
+    statement = _runs_upsert(conn.dialect.name)
+    if conn.dialect.name == "postgresql":
+        stage_postgres(conn, runs, rows)
+        conn.execute(statement)
         return
-    # RETURNING lets SQLAlchemy send multi-row statements.
-    stmt = ins.on_conflict_do_update(index_elements=[runs.c.id], set_=updates).returning(runs.c.id)
-    for part in _chunks(rows):
-        conn.execute(stmt, list(part)).all()
+    upsert_many(conn, runs, statement, rows)
 
 
 def refresh_run_aggregates(conn: Connection, run_ids: Sequence[uuid.UUID]) -> None:
