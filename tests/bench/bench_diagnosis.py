@@ -3,7 +3,9 @@
 In one run, on runs played through the real SDK tracer and exporter:
 
 1. the rule-based fallback against the labelled scenarios (``tests/diagnosis/scenarios``):
-   accuracy on category and resume step (target >= 90% each);
+   accuracy on category and resume step per category and overall, and the calibration of
+   the confidence the rules state (per stated category, a reliability table, the expected
+   calibration error; see ``tests/diagnosis/scenarios/evaluate.py``);
 2. prompt tokens, counted with litellm's offline tokenizer for gpt-4o-mini: the median over
    the scenarios and a 50-step (and 200-step) run (target <= 2,000 for 50 steps);
 3. the time from a run becoming ready (last span + OTEL_DIAG_DECISION_WAIT) to its report
@@ -30,16 +32,14 @@ from opentelemetry.trace import Tracer
 from otel_diag.config import Settings, load_settings
 from otel_diag.diagnosis.llm import load_litellm, token_counter
 from otel_diag.diagnosis.prompt import build_prompt
-from otel_diag.diagnosis.rules import diagnose_by_rules
 from otel_diag.diagnosis.worker import DiagnosisWorker
 from otel_diag.error_collector import ErrorCollector
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.sql import diagnosis_queue as dq
-from otel_diag.store.sql import queries
 from otel_diag.store.sql.engine import TenantDBManager
 from tests.bench.scratch import create_pg_database, drop_pg_database
 from tests.diagnosis.conftest import valid_answer
 from tests.diagnosis.scenarios import SCENARIOS, long_run, seed
+from tests.diagnosis.scenarios.evaluate import evaluate, report
 from tests.diagnosis.scenarios.spans import Err, Node, agent, tool, workflow
 from tests.fakes.openai_server import FakeOpenAI, Reply
 
@@ -74,16 +74,10 @@ def pg_database() -> Iterator[str | None]:
         drop_pg_database(name)
 
 
-Rows = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
-
-
-def load(manager: TenantDBManager, run_key: str) -> Rows:
-    with manager.get_engine().connect() as conn:
-        rid = queries.resolve_run(conn, run_key)
-        assert rid is not None
-        loaded = dq.load_run(conn, rid)
-    assert loaded is not None
-    return loaded
+def _context(manager: TenantDBManager, run_key: str) -> dict[str, Any]:
+    context = ErrorCollector(manager=manager).build_diagnostic_context(run_key)
+    assert context is not None
+    return context
 
 
 def quality_and_prompts(url: str) -> None:
@@ -91,40 +85,22 @@ def quality_and_prompts(url: str) -> None:
     count = token_counter(MODEL)
     litellm = load_litellm()
     with store(url, settings) as (manager, tracer):
-        hits = {"category": 0, "resume_step": 0}
-        misses: list[str] = []
+        outcomes = evaluate(manager, tracer)
+        print(report(outcomes))
         prompt_tokens: list[int] = []
         for scenario in SCENARIOS:
-            run, steps, errors = load(manager, seed(tracer, scenario.root))
-            diagnosis = diagnose_by_rules(run, steps, errors)
-            got = {"category": diagnosis.error_category, "resume_step": diagnosis.resume_step}
-            want = {"category": scenario.label.category, "resume_step": scenario.label.resume_step}
-            for field in hits:
-                if got[field] == want[field]:
-                    hits[field] += 1
-                else:
-                    misses.append(
-                        f"{scenario.name}: {field} {got[field]!r} (label {want[field]!r})"
-                    )
-            context = ErrorCollector(manager=manager).build_diagnostic_context(run["id"])
-            assert context is not None
-            prompt = build_prompt(context, count_tokens=count)
+            prompt = build_prompt(
+                _context(manager, seed(tracer, scenario.root)), count_tokens=count
+            )
             prompt_tokens.append(litellm.token_counter(model=MODEL, messages=prompt.messages))
         n = len(SCENARIOS)
-        print(f"rules accuracy over {n} labelled scenarios (target >= 90% each):")
-        print(f"  category     {hits['category']}/{n} = {hits['category'] / n:.1%}")
-        print(f"  resume step  {hits['resume_step']}/{n} = {hits['resume_step'] / n:.1%}")
-        for miss in misses:
-            print(f"  miss: {miss}")
         print(f"prompt tokens ({MODEL} tokenizer), target <= 2000 for a 50-step run:")
         print(
             f"  scenarios: median {statistics.median(prompt_tokens):.0f}, "
             f"max {max(prompt_tokens)} ({n} prompts)"
         )
         for size in (50, 200):
-            run, _steps, _errors = load(manager, seed(tracer, long_run(size)))
-            context = ErrorCollector(manager=manager).build_diagnostic_context(run["id"])
-            assert context is not None
+            context = _context(manager, seed(tracer, long_run(size)))
             for label, counter in (("model tokenizer", count), ("offline estimate", None)):
                 prompt = (
                     build_prompt(context, count_tokens=counter)
@@ -145,9 +121,8 @@ def _failure(i: int) -> Node:
     )
 
 
-def _as_utc(value: str) -> datetime:
+def _as_utc(stamp: datetime) -> datetime:
     """Stored times are UTC; SQLite hands them back without a zone."""
-    stamp = datetime.fromisoformat(value)
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
@@ -173,19 +148,32 @@ def overhead(url: str, label: str, mode: str, server: FakeOpenAI) -> list[float]
             for i in range(OVERHEAD_RUNS):
                 run_key = seed(tracer, _failure(i))
                 deadline = time.monotonic() + 30
-                report = None
-                while report is None and time.monotonic() < deadline:
+                tenant = manager.tenant()
+                found = None
+                run = None
+                while not found and time.monotonic() < deadline:
                     time.sleep(0.01)
-                    with manager.get_engine().connect() as conn:
-                        rid = queries.resolve_run(conn, run_key)
-                        report = queries.latest_diagnosis(conn, rid) if rid else None
-                        run = queries.get_run(conn, rid) if rid else None
-                assert report is not None and run is not None, "no report within 30 s"
-                ready = _as_utc(run["last_span_at"]).timestamp() + DECISION_WAIT
-                stored = _as_utc(run["diagnosed_at"]).timestamp()
-                timing = next(
-                    t for s in worker._services.values() for t in s.timings if t.run_id == run["id"]
-                )
+                    rid = tenant.resolve_run(run_key)
+                    found = tenant.reports(rid, limit=1) if rid else None
+                    run = tenant.run(rid) if rid else None
+                assert found and run is not None, "no report within 30 s"
+                assert run.last_span_at is not None and run.diagnosed_at is not None
+                ready = _as_utc(run.last_span_at).timestamp() + DECISION_WAIT
+                stored = _as_utc(run.diagnosed_at).timestamp()
+                timing = None
+                while timing is None and time.monotonic() < deadline:
+                    # the worker records its timing just after the report is stored
+                    timing = next(
+                        (
+                            t
+                            for s in list(worker._services.values())
+                            for t in list(s.timings)
+                            if t.run_id == str(run.id)
+                        ),
+                        None,
+                    )
+                    time.sleep(0.005)
+                assert timing is not None, "no timing recorded"
                 # diagnosed_at is taken as the storing transaction starts: add its duration.
                 results.append((stored - ready) * 1000 + timing.store_ms - timing.llm_ms)
         finally:

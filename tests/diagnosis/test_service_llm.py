@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 from opentelemetry.trace import Tracer
 
-from otel_diag.diagnosis.rules import diagnose_by_rules
+from otel_diag.diagnosis.rules import MAX_CONFIDENCE, diagnose_by_rules
 from otel_diag.diagnosis.service import (
     DiagnosisDisabledError,
     DiagnosticsService,
@@ -92,7 +92,7 @@ def test_an_unusable_llm_answer_falls_back_to_the_rules(
         assert report.fallback_reason == reason
         assert report.error_category == "dependency"
         assert report.resume_step == "search_flights"
-        assert 0 < report.confidence_score <= 0.6
+        assert 0 < report.confidence_score <= MAX_CONFIDENCE
         assert report.recommended_actions[0]["priority"] == 1
         assert len(fake_llm.requests) == n, reason  # llm_retries=0: one request each
 

@@ -605,6 +605,541 @@ SCENARIOS: list[Scenario] = [
     ),
 ]
 
+# Modelled on published agent-failure taxonomies: MAST (Cemri et al. 2025: specification,
+# inter-agent and verification failures), TRAIL (Deshpande et al. 2025: reasoning, planning
+# and system execution errors in traces) and Who&When (Zhang et al. 2025: which agent, which
+# step). Each kind the issue names has at least one case; some are hard for rules on
+# purpose (the cause is not what the exception type says), so the measured accuracy, and
+# the confidence the rules state, stay honest.
+ORDER_TOOLS = "(available: get_order, refund_order)"
+PARSE_PLAN = Err("json.JSONDecodeError", "Here is the plan you asked for:")
+
+SCENARIOS += [
+    # --- loops / recursion limits (MAST: step repetition, unaware of termination) ---------
+    Scenario(
+        "agent_recursion_limit",
+        workflow(
+            "deep-research",
+            [
+                agent(
+                    "researcher",
+                    [node for _ in range(4) for node in (llm(), tool("web_search"))],
+                    fail=Err(
+                        "langgraph.errors.GraphRecursionError",
+                        "Recursion limit of 25 reached without hitting a stop condition. You "
+                        "can increase the limit by setting the `recursion_limit` config key.",
+                    ),
+                )
+            ],
+        ),
+        Label("the researcher loops search -> think without a stop condition", "internal", None),
+    ),
+    Scenario(
+        "agent_max_iterations",
+        workflow(
+            "support-agent",
+            [
+                agent(
+                    "support",
+                    [node for _ in range(3) for node in (llm(), tool("lookup_faq"))],
+                    fail=Err("ValueError", "Agent stopped due to iteration limit or time limit."),
+                )
+            ],
+        ),
+        Label("the agent repeats the same FAQ lookup until its iteration cap", "internal", None),
+    ),
+    # --- hallucinated tools (TRAIL: tool selection; MAST: disobey task specification) -----
+    Scenario(
+        "hallucinated_tool_in_agent_sdk",
+        workflow(
+            "order-desk",
+            [
+                agent(
+                    "desk",
+                    [step("decide", [llm()])],
+                    fail=Err(
+                        "agents.exceptions.ModelBehaviorError",
+                        f"Tool cancel_order not found in agent desk {ORDER_TOOLS}",
+                    ),
+                )
+            ],
+        ),
+        Label("decide's LLM called cancel_order, which does not exist", "validation", "decide"),
+    ),
+    # --- tool misuse (TRAIL: incorrect tool arguments) -----------------------------------
+    Scenario(
+        "tool_argument_wrong_type",
+        workflow(
+            "fx-assistant",
+            [
+                agent(
+                    "fx",
+                    [
+                        step("plan", [llm()]),
+                        tool(
+                            "convert_currency",
+                            fail=Err(
+                                "pydantic_core._pydantic_core.ValidationError",
+                                "1 validation error for ConvertArgs\namount\n  Input should be a "
+                                "valid number, unable to parse string as a number "
+                                "[type=float_parsing, input_value='fifty', input_type=str]",
+                            ),
+                        ),
+                    ],
+                )
+            ],
+        ),
+        Label("plan's LLM passed amount='fifty'", "validation", "plan"),
+    ),
+    Scenario(
+        "llm_wrote_invalid_sql",
+        workflow(
+            "analytics-agent",
+            [
+                agent(
+                    "analyst",
+                    [
+                        step("write_query", [llm("gpt-4o")]),
+                        tool(
+                            "run_sql",
+                            fail=Err(
+                                "sqlite3.OperationalError",
+                                'near "SELEC": syntax error',
+                            ),
+                        ),
+                    ],
+                )
+            ],
+        ),
+        Label("write_query's LLM produced SQL that does not parse", "validation", "write_query"),
+    ),
+    # --- structured-output parse failures (TRAIL: formatting errors) ----------------------
+    Scenario(
+        "output_parser_exception",
+        workflow(
+            "extractor",
+            [
+                agent(
+                    "extractor",
+                    [
+                        step("extract", [llm()]),
+                        step(
+                            "parse_fields",
+                            fail=Err(
+                                "langchain_core.exceptions.OutputParserException",
+                                "Could not parse LLM output: `I think the total is about 42`",
+                            ),
+                        ),
+                    ],
+                )
+            ],
+        ),
+        Label("extract's LLM answered prose, not the fields", "output_parse", "extract"),
+    ),
+    Scenario(
+        "output_truncated_json",
+        workflow(
+            "report-writer",
+            [
+                agent(
+                    "writer",
+                    [
+                        step("summarize", [llm(tokens=(3000, 800))]),
+                        step(
+                            "load_summary",
+                            fail=Err("json.JSONDecodeError", '{"title": "Q3", "items": ['),
+                        ),
+                    ],
+                )
+            ],
+        ),
+        Label("summarize's answer was cut at max_tokens mid-JSON", "output_parse", "summarize"),
+    ),
+    # --- context overflow ------------------------------------------------------------------
+    Scenario(
+        "anthropic_prompt_too_long",
+        workflow(
+            "code-reviewer",
+            [
+                agent(
+                    "reviewer",
+                    [
+                        tool("read_diff"),
+                        step(
+                            "review",
+                            [
+                                llm(
+                                    "claude-3-5-sonnet",
+                                    provider="anthropic",
+                                    fail=Err(
+                                        "anthropic.BadRequestError",
+                                        "Error code: 400 - prompt is too long: 214388 tokens > "
+                                        "200000 maximum",
+                                    ),
+                                )
+                            ],
+                        ),
+                    ],
+                )
+            ],
+        ),
+        Label("the whole diff was put in the prompt", "context_length", "review"),
+    ),
+    Scenario(
+        "context_overflow_after_long_conversation",
+        workflow(
+            "chat-agent",
+            [
+                agent(
+                    "chat",
+                    [
+                        *(
+                            node
+                            for _ in range(3)
+                            for node in (llm(tokens=(40000, 500)), tool("recall"))
+                        ),
+                        llm(
+                            fail=Err(
+                                "litellm.exceptions.ContextWindowExceededError",
+                                "litellm.ContextWindowExceededError: This model's maximum "
+                                "context length is 128000 tokens; your messages resulted in "
+                                "131500 tokens",
+                            )
+                        ),
+                    ],
+                )
+            ],
+        ),
+        Label(
+            "the conversation history grew past the window", "context_length", "chat gpt-4o-mini"
+        ),
+    ),
+    # --- provider errors ---------------------------------------------------------------------
+    Scenario(
+        "provider_internal_server_error",
+        workflow(
+            "qa-bot",
+            [
+                agent(
+                    "qa",
+                    [
+                        step(
+                            "answer",
+                            [
+                                llm(
+                                    fail=Err(
+                                        "openai.InternalServerError",
+                                        "Error code: 500 - The server had an error while "
+                                        "processing your request. Sorry about that!",
+                                    )
+                                )
+                            ],
+                        )
+                    ],
+                )
+            ],
+        ),
+        Label("OpenAI answered 500", "dependency", "answer"),
+    ),
+    Scenario(
+        "provider_overloaded_529",
+        workflow(
+            "triage-bot",
+            [
+                agent(
+                    "triage",
+                    [
+                        step(
+                            "triage",
+                            [
+                                llm(
+                                    "claude-3-5-haiku",
+                                    provider="anthropic",
+                                    fail=Err(
+                                        "anthropic.APIStatusError",
+                                        "Error code: 529 - {'type': 'error', 'error': {'type': "
+                                        "'overloaded_error', 'message': 'Overloaded'}}",
+                                    ),
+                                )
+                            ],
+                        )
+                    ],
+                )
+            ],
+        ),
+        Label("Anthropic was overloaded (529)", "dependency", "triage"),
+    ),
+    # --- dependency outages -------------------------------------------------------------------
+    Scenario(
+        "vector_store_refused",
+        workflow(
+            "rag-agent",
+            [
+                agent(
+                    "rag",
+                    [
+                        tool(
+                            "retrieve",
+                            fail=Err(
+                                "qdrant_client.http.exceptions.ResponseHandlingException",
+                                "[Errno 111] Connection refused",
+                            ),
+                        )
+                    ],
+                )
+            ],
+        ),
+        Label("the vector store was down", "dependency", "retrieve"),
+    ),
+    Scenario(
+        "rates_api_503",
+        workflow(
+            "pricing-agent",
+            [
+                agent(
+                    "pricing",
+                    [
+                        llm(),
+                        step(
+                            "pricing",
+                            [
+                                tool(
+                                    "get_exchange_rates",
+                                    fail=Err(
+                                        "requests.exceptions.HTTPError",
+                                        "503 Server Error: Service Unavailable for url: "
+                                        "https://api.rates.example/v1/latest",
+                                    ),
+                                )
+                            ],
+                        ),
+                    ],
+                )
+            ],
+        ),
+        Label("the exchange-rate API answered 503", "dependency", "pricing"),
+    ),
+    # --- guardrail refusals --------------------------------------------------------------------
+    Scenario(
+        "provider_content_filter",
+        workflow(
+            "reply-drafter",
+            [
+                agent(
+                    "drafter",
+                    [
+                        step(
+                            "draft_reply",
+                            [
+                                llm(
+                                    fail=Err(
+                                        "litellm.exceptions.ContentPolicyViolationError",
+                                        "litellm.ContentPolicyViolationError: "
+                                        "litellm.BadRequestError: AzureException - The response "
+                                        "was filtered due to the prompt triggering Azure "
+                                        "OpenAI's content management policy.",
+                                    )
+                                )
+                            ],
+                        )
+                    ],
+                )
+            ],
+        ),
+        Label("the provider's content filter refused the prompt", "invalid_request", "draft_reply"),
+    ),
+    Scenario(
+        "output_guardrail_tripped",
+        workflow(
+            "support-writer",
+            [
+                agent(
+                    "writer",
+                    [
+                        step("answer", [llm()]),
+                        step(
+                            "check_output",
+                            fail=Err(
+                                "agents.exceptions.OutputGuardrailTripwireTriggered",
+                                "Guardrail pii_filter triggered tripwire: the answer contains "
+                                "an e-mail address",
+                            ),
+                        ),
+                    ],
+                )
+            ],
+        ),
+        Label("answer's LLM output leaked PII and was blocked", "output_parse", "answer"),
+    ),
+    # --- a failure after a successful retry -------------------------------------------------
+    Scenario(
+        "retry_recovered_then_bug",
+        workflow(
+            "scoring-agent",
+            [
+                agent(
+                    "scorer",
+                    [
+                        tool(
+                            "fetch_profile",
+                            attempt=1,
+                            fail=Err("TimeoutError", "profile service timed out after 5s"),
+                            handled=True,
+                        ),
+                        tool("fetch_profile", attempt=2),
+                        step("score", fail=Err("ZeroDivisionError", "float division by zero")),
+                    ],
+                )
+            ],
+        ),
+        Label("score divides by a zero weight (fetch recovered)", "internal", "score"),
+    ),
+    Scenario(
+        "rate_limit_recovered_then_parse_failure",
+        workflow(
+            "planner-v2",
+            [
+                agent(
+                    "planner",
+                    [
+                        step(
+                            "plan",
+                            [llm(attempt=1, fail=RATE_LIMIT, handled=True), llm(attempt=2)],
+                        ),
+                        step("parse_plan", fail=PARSE_PLAN),
+                    ],
+                )
+            ],
+        ),
+        Label("plan's LLM answered prose (its 429 was retried)", "output_parse", "plan"),
+    ),
+    # --- sub-agent failures propagating to the parent (Who&When: which agent) ----------------
+    Scenario(
+        "subagent_dependency_failure",
+        workflow(
+            "literature-review",
+            [
+                agent(
+                    "orchestrator",
+                    [
+                        llm(),
+                        agent(
+                            "researcher",
+                            [
+                                llm(),
+                                tool(
+                                    "search_papers",
+                                    fail=Err(
+                                        "ConnectionError", "arxiv.org: connection reset by peer"
+                                    ),
+                                ),
+                            ],
+                        ),
+                    ],
+                    wrap=Err("RuntimeError", "sub-agent researcher failed"),
+                )
+            ],
+        ),
+        Label("the paper search lost its connection", "dependency", "search_papers"),
+    ),
+    Scenario(
+        "subagent_auth_failure",
+        workflow(
+            "newsroom",
+            [
+                agent(
+                    "editor",
+                    [
+                        agent(
+                            "publisher",
+                            [
+                                step(
+                                    "publish",
+                                    [
+                                        tool(
+                                            "post_to_cms",
+                                            fail=Err(
+                                                "httpx.HTTPStatusError",
+                                                "Client error '401 Unauthorized' for url "
+                                                "'https://cms.example/api/posts'",
+                                            ),
+                                        )
+                                    ],
+                                )
+                            ],
+                            wrap=Err("RuntimeError", "publisher agent failed"),
+                        )
+                    ],
+                    wrap=Err("RuntimeError", "editor: a sub-agent failed"),
+                )
+            ],
+        ),
+        Label("the CMS token was rejected", "auth", "publish"),
+    ),
+    # --- generic exception types whose message holds the cause ---------------------------------
+    Scenario(
+        "generic_exception_429_message",
+        workflow(
+            "geo-batch",
+            [
+                agent(
+                    "geo",
+                    [
+                        tool(
+                            "geocode",
+                            fail=Err(
+                                "Exception", "upstream geocoder returned 429 Too Many Requests"
+                            ),
+                        )
+                    ],
+                )
+            ],
+        ),
+        Label("the geocoder rate-limited the batch", "rate_limit", "geocode"),
+    ),
+    Scenario(
+        "generic_runtime_error_expired_token",
+        workflow(
+            "calendar-agent",
+            [
+                agent(
+                    "calendar",
+                    [
+                        llm(),
+                        step(
+                            "sync_calendar",
+                            fail=Err(
+                                "RuntimeError",
+                                "Google Calendar API: invalid credentials (token expired)",
+                            ),
+                        ),
+                    ],
+                )
+            ],
+        ),
+        Label("the calendar OAuth token expired", "auth", "sync_calendar"),
+    ),
+    Scenario(
+        "generic_exception_business_rule",
+        workflow(
+            "shop-agent",
+            [
+                agent(
+                    "shop",
+                    [
+                        llm(),
+                        tool(
+                            "reserve_item",
+                            fail=Err("Exception", "sku 48213 out of stock in warehouse 7"),
+                        ),
+                    ],
+                )
+            ],
+        ),
+        Label("reserve_item raised on an out-of-stock item", "tool_error", "reserve_item"),
+    ),
+]
+
 
 def long_run(n_steps: int = 50, secret: str | None = None) -> Node:
     """A run of about ``n_steps`` steps: many successful LLM and tool calls, then a failure."""

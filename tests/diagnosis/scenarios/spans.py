@@ -28,6 +28,7 @@ _BUILTINS: dict[str, type[Exception]] = {
     "PermissionError": PermissionError,
     "RuntimeError": RuntimeError,
     "ZeroDivisionError": ZeroDivisionError,
+    "Exception": Exception,
 }
 
 
