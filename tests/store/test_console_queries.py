@@ -136,3 +136,30 @@ def test_latest_reports_are_the_newest_of_any_run(
         store.insert_report(_report(run, T0 + timedelta(minutes=i), cause))
     assert [r.root_cause_analysis for r in store.latest_reports(2)] == ["third", "second"]
     assert store.latest_reports(2)[0].fallback_reason == "no LLM configured"
+
+
+def test_a_report_of_a_run_with_two_error_shapes_is_the_latest_diagnosis_of_both_groups(
+    manager: TenantDBManager, exporter: ErrorLogSpanExporter
+) -> None:
+    start = int(T0.timestamp() * 1e9)
+    spans = [
+        make_span(
+            f"execute_tool {tool}",
+            trace_id=0xAB,
+            start_ns=start + i * MS,
+            status=StatusCode.ERROR,
+            events=[exception_event("ValueError", f"{tool} broke")],
+            attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool},
+        )
+        for i, tool in enumerate(("search", "book"))
+    ]
+    exporter.export(spans)
+    store = manager.tenant("default")
+    (run,) = store.find_runs(RunQuery())
+    store.insert_report(_report(run.id, T0 + timedelta(minutes=1), "both broke"))
+    groups = store.error_groups(since=T0 - timedelta(hours=1))
+    assert len(groups) == 2
+    assert [g.latest_diagnosis.root_cause_analysis for g in groups if g.latest_diagnosis] == [
+        "both broke",
+        "both broke",
+    ]

@@ -8,6 +8,7 @@ list sorts and pages there.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,8 @@ from otel_diag.store.port import ActivityBucket, RunQuery
 from otel_diag.store.sql.expressions import between, duration_ms
 from otel_diag.store.sql.models import diagnostic_reports, runs
 from otel_diag.store.sql.queries import typed
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def _sort_key(conn: Connection, sort: str) -> ColumnElement[Any]:
@@ -44,15 +47,13 @@ def find_runs(conn: Connection, q: RunQuery) -> list[Run]:
         query = query.where(runs.c.service_name == q.service)
     text = (q.text or "").strip()
     if text:
-        query = query.where(
-            or_(
-                *(
-                    col.icontains(text, autoescape=True)
-                    for col in (runs.c.name, runs.c.agent_name, runs.c.service_name)
-                ),
-                runs.c.trace_id.contains(text.lower(), autoescape=True),
-            )
-        )
+        matches = [
+            col.icontains(text, autoescape=True)
+            for col in (runs.c.name, runs.c.agent_name, runs.c.service_name)
+        ]
+        if _HEX.fullmatch(text):  # trace ids are lowercase hex: other text cannot match
+            matches.append(runs.c.trace_id.contains(text.lower(), autoescape=True))
+        query = query.where(or_(*matches))
     key = _sort_key(conn, q.sort)
     ordered = key.desc() if q.descending else key.asc()
     order: list[ColumnElement[Any]] = [ordered.nulls_last()]
@@ -65,7 +66,8 @@ def find_runs(conn: Connection, q: RunQuery) -> list[Run]:
 
 def _epoch_bucket(conn: Connection, column: Any, seconds: int) -> ColumnElement[Any]:
     if conn.dialect.name == "postgresql":
-        return cast(func.floor(func.extract("epoch", column) / seconds), Integer) * seconds
+        # date_part is double precision; EXTRACT is numeric since PostgreSQL 14 (slower)
+        return cast(func.floor(func.date_part("epoch", column) / seconds), Integer) * seconds
     return cast(func.strftime("%s", column), Integer) // seconds * seconds
 
 

@@ -128,16 +128,11 @@ def _seen(conn: Connection, keys: list[str]) -> dict[str, tuple[datetime, dateti
 
 
 def _latest(conn: Connection, keys: list[str]) -> dict[str, Any]:
+    # Rank narrow rows (a common error has thousands of occurrences), then read the page's
+    # few winners whole: sorting every occurrence's message would spill to disk.
     ranked = (
         select(
-            error_logs.c.fingerprint,
-            error_logs.c.error_type,
-            error_logs.c.error_category,
-            error_logs.c.source,
-            error_logs.c.step_name,
-            error_logs.c.error_message,
-            error_logs.c.run_id,
-            error_logs.c.trace_id,
+            error_logs.c.id,
             func.row_number()
             .over(
                 partition_by=error_logs.c.fingerprint,
@@ -148,7 +143,19 @@ def _latest(conn: Connection, keys: list[str]) -> dict[str, Any]:
         .where(error_logs.c.fingerprint.in_(keys))
         .subquery()
     )
-    rows = conn.execute(select(ranked).where(ranked.c.rn == 1))
+    winners = select(ranked.c.id).where(ranked.c.rn == 1)
+    rows = conn.execute(
+        select(
+            error_logs.c.fingerprint,
+            error_logs.c.error_type,
+            error_logs.c.error_category,
+            error_logs.c.source,
+            error_logs.c.step_name,
+            error_logs.c.error_message,
+            error_logs.c.run_id,
+            error_logs.c.trace_id,
+        ).where(error_logs.c.id.in_(winners))
+    )
     return {row.fingerprint: row for row in rows}
 
 
@@ -185,9 +192,27 @@ def _diagnoses(conn: Connection, keys: list[str]) -> dict[str, GroupDiagnosis]:
         .subquery()
     )
     r = diagnostic_reports
+    # As in _latest: rank (fingerprint, report id) pairs, then read the winning reports.
     ranked = (
         select(
             affected.c.fingerprint,
+            r.c.id,
+            func.row_number()
+            .over(partition_by=affected.c.fingerprint, order_by=(r.c.created_at.desc(), r.c.id))
+            .label("rn"),
+        )
+        .select_from(affected.join(r, r.c.run_id == affected.c.run_id))
+        .subquery()
+    )
+    winners: dict[Any, list[str]] = {}  # one report can be the latest of several groups
+    for report_id, fp in conn.execute(
+        select(ranked.c.id, ranked.c.fingerprint).where(ranked.c.rn == 1)
+    ):
+        winners.setdefault(report_id, []).append(fp)
+    if not winners:
+        return {}
+    reports = conn.execute(
+        select(
             r.c.id,
             r.c.run_id,
             r.c.root_cause_analysis,
@@ -197,16 +222,11 @@ def _diagnoses(conn: Connection, keys: list[str]) -> dict[str, GroupDiagnosis]:
             r.c.llm_provider,
             r.c.llm_model,
             r.c.created_at,
-            func.row_number()
-            .over(partition_by=affected.c.fingerprint, order_by=(r.c.created_at.desc(), r.c.id))
-            .label("rn"),
-        )
-        .select_from(affected.join(r, r.c.run_id == affected.c.run_id))
-        .subquery()
+        ).where(r.c.id.in_(list(winners)))
     )
     out = {}
-    for row in conn.execute(select(ranked).where(ranked.c.rn == 1)):
-        out[row.fingerprint] = GroupDiagnosis(
+    for row in reports:
+        diagnosis = GroupDiagnosis(
             report_id=row.id,
             run_id=row.run_id,
             root_cause_analysis=row.root_cause_analysis,
@@ -217,6 +237,8 @@ def _diagnoses(conn: Connection, keys: list[str]) -> dict[str, GroupDiagnosis]:
             llm_model=row.llm_model,
             created_at=as_utc(row.created_at),
         )
+        for fp in winners[row.id]:
+            out[fp] = diagnosis
     return out
 
 
