@@ -125,6 +125,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "alert_webhook",
         "URL alerts POST JSON to when a rule names no webhook (unset = log line only)",
     ),
+    "OTEL_DIAG_PUBLIC_URL": (
+        "public_url",
+        "base URL people reach serve's HTTP port at, for links in alerts (e.g. "
+        "http://otel-diag.internal:4318; unset = alerts carry no console link)",
+    ),
     "OTEL_DIAG_LLM_API_KEY": (
         "llm_api_key",
         "API key for the diagnosis model (default: the provider's own env var, e.g. OPENAI_API_KEY)",
@@ -198,6 +203,7 @@ class Settings:
     spend_cap_usd_per_hour: float = 1.0
     diagnosis_concurrency: int = 4
     diagnosis_in_process: bool = False
+    public_url: str | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -215,6 +221,12 @@ class Settings:
         if not self.trace_url_template or not trace_id:
             return None
         return self.trace_url_template.replace("{trace_id}", trace_id)
+
+    def console_url(self, run_id: object) -> str | None:
+        """Link to a run in the web console (``/runs/{id}``), if ``public_url`` is set."""
+        if not self.public_url or run_id is None:
+            return None
+        return f"{self.public_url.rstrip('/')}/runs/{run_id}"
 
 
 _CONVERTERS: dict[str, Any] = {

@@ -229,7 +229,8 @@ class ErrorSummary:
 
 @dataclass(frozen=True, slots=True)
 class GroupDiagnosis:
-    """The latest diagnosis of a run that failed with an error group's error."""
+    """The latest diagnosis of a run (of an error group's latest run, of a failed run an
+    alert names): what it says, without its actions and usage."""
 
     report_id: uuid.UUID
     run_id: uuid.UUID
@@ -240,6 +241,22 @@ class GroupDiagnosis:
     llm_provider: str
     llm_model: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FailedRun:
+    """A failed run as an alert names it: what it was, and its latest diagnosis (if any)."""
+
+    id: uuid.UUID
+    trace_id: str
+    name: str | None
+    agent_name: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    error_count: int
+    cost_usd: float | None
+    latest_diagnosis: GroupDiagnosis | None = None
+    """None until the run is diagnosed (an alert may fire before its diagnosis is stored)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,7 +122,7 @@ class AlertEvaluator:
                 rules = [r for r in self.rules if tenant in (r.tenants or watched)]
                 try:
                     store = self.storage.tenant(tenant)
-                    readings = [(r, measure(store, r, now)) for r in rules]
+                    readings = [(r, measure(store, r, now, self.settings)) for r in rules]
                 except Exception as exc:  # a dead database must not stop the other tenants
                     if tenant not in self._failing:
                         self._failing.add(tenant)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from otel_diag.alerts.signals import headline
 from otel_diag.version import __version__
 
 logger = logging.getLogger("otel_diag.alerts")
@@ -38,6 +39,8 @@ class Alert:
     details: dict[str, Any] = field(default_factory=dict)
 
     def payload(self) -> dict[str, Any]:
+        text = f"otel-diag alert [{self.rule}] tenant {self.tenant}: {self.message}"
+        diagnosis = headline(self.details)
         return {
             "source": "otel-diag",
             "version": __version__,
@@ -49,7 +52,7 @@ class Alert:
             "threshold": self.threshold,
             "window": self.window,
             "message": self.message,
-            "text": f"otel-diag alert [{self.rule}] tenant {self.tenant}: {self.message}",
+            "text": f"{text}\n{diagnosis}" if diagnosis else text,
             "fired_at": self.fired_at.isoformat(),
             "details": self.details,
         }

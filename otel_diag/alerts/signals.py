@@ -4,7 +4,9 @@ The queries are the store's alert signals (:class:`~otel_diag.store.port.TenantS
 ``finished_runs``, ``costly_runs``, ``cost_since``, ``unpriced_models``,
 ``diagnosis_outcomes``, ``new_error_groups``, ``regressed_error_groups``); this module turns
 their figures into the number a rule compares with its threshold and the sentence an
-operator reads.
+operator reads. A failure-rate alert names the newest failed runs of its window and an
+error-group alert its groups, each with the latest diagnosis (root cause, category, resume
+step, confidence) and links to the console and the trace.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from otel_diag.alerts.rules import GROUP_KINDS, AlertRule
-from otel_diag.rows import to_json
+from otel_diag.config import Settings
+from otel_diag.rows import FailedRun, to_json
 from otel_diag.store.port import TenantStore
 from otel_diag.timewindow import format_duration
 
@@ -45,26 +48,79 @@ def describe_groups(kind: str, groups: list[dict[str, Any]], span: str) -> str:
     )
 
 
+FAILED_RUNS_LISTED = 5
+"""Failed runs a failure-rate alert names (the newest), each with its latest diagnosis."""
+
+
+def run_links(settings: Settings, run_id: object, trace_id: str | None) -> dict[str, str | None]:
+    """Where a person looks at a run: the web console (``OTEL_DIAG_PUBLIC_URL``) and the
+    trace viewer (``OTEL_DIAG_TRACE_URL_TEMPLATE``); None for what is not configured."""
+    return {"console_url": settings.console_url(run_id), "trace_url": settings.trace_url(trace_id)}
+
+
+def failed_run_json(run: FailedRun, settings: Settings) -> dict[str, Any]:
+    """A failed run as an alert payload carries it: the run, its latest diagnosis (root
+    cause, category, resume step, confidence; null until diagnosed) and its links."""
+    return {
+        "run_id": str(run.id),
+        "name": run.name,
+        "agent": run.agent_name,
+        "trace_id": run.trace_id,
+        "started_at": to_json(run)["started_at"],
+        "errors": run.error_count,
+        "diagnosis": to_json(run.latest_diagnosis) if run.latest_diagnosis else None,
+        **run_links(settings, run.id, run.trace_id),
+    }
+
+
+def headline(details: dict[str, Any]) -> str | None:
+    """One sentence for chat webhooks: the newest diagnosis an alert carries, with its link."""
+    entries = [
+        *((r.get("diagnosis"), r) for r in details.get("runs", ())),
+        *((g.get("latest_diagnosis"), g) for g in details.get("groups", ())),
+    ]
+    for diagnosis, entry in entries:
+        if diagnosis:
+            link = entry.get("console_url") or entry.get("trace_url")
+            return (
+                f"Diagnosis: {diagnosis['root_cause_analysis'][:300]} "
+                f"(category {diagnosis['error_category'] or 'unknown'}, resume at "
+                f"{diagnosis['resume_step'] or 'the start'}, confidence "
+                f"{diagnosis['confidence_score']:.2f})" + (f" {link}" if link else "")
+            )
+    return None
+
+
 def _usd(value: float) -> str:
     return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
 
 
-def measure(store: TenantStore, rule: AlertRule, now: datetime) -> Reading:
-    """Evaluate ``rule`` on one tenant's database at ``now``."""
+def measure(
+    store: TenantStore, rule: AlertRule, now: datetime, settings: Settings | None = None
+) -> Reading:
+    """Evaluate ``rule`` on one tenant's database at ``now``; ``settings`` make the links."""
+    settings = settings or Settings()
     since = now - rule.window
     span = format_duration(rule.window)
     if rule.kind == "failure_rate":
         finished, failed = store.finished_runs(since)
         rate = failed / finished if finished else 0.0
         enough = finished >= rule.min_runs
+        fires = enough and rule.fires(rate)
+        runs = store.recent_failed_runs(since, FAILED_RUNS_LISTED) if fires else []
         return Reading(
             value=rate,
-            tripped=enough and rule.fires(rate),
+            tripped=fires,
             message=(
                 f"failure rate {rate:.1%} ({failed} of {finished} finished runs) over the last "
                 f"{span}, threshold {rule.threshold:.1%}"
             ),
-            details={"finished_runs": finished, "failed_runs": failed, "min_runs": rule.min_runs},
+            details={
+                "finished_runs": finished,
+                "failed_runs": failed,
+                "min_runs": rule.min_runs,
+                "runs": [failed_run_json(r, settings) for r in runs],
+            },
         )
     if rule.kind == "cost_per_run":
         costly = store.costly_runs(since, rule.threshold)
@@ -113,7 +169,14 @@ def measure(store: TenantStore, rule: AlertRule, now: datetime) -> Reading:
             found = store.new_error_groups(since)
         else:
             found = store.regressed_error_groups(since, rule.quiet)
-        tripped = {g.fingerprint: to_json(g) for g in found if rule.fires(g.occurrences)}
+        tripped = {
+            g.fingerprint: {
+                **to_json(g),
+                **run_links(settings, g.latest_run_id, g.latest_trace_id),
+            }
+            for g in found
+            if rule.fires(g.occurrences)
+        }
         return Reading(
             float(len(tripped)),
             bool(tripped),

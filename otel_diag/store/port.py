@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from otel_diag.rows import ErrorGroup, ErrorRow, ErrorSummary, Report, Run, Step
+from otel_diag.rows import ErrorGroup, ErrorRow, ErrorSummary, FailedRun, Report, Run, Step
 
 if TYPE_CHECKING:
     from otel_diag.config import Settings
@@ -257,6 +257,13 @@ class TenantStore(Protocol):
 
     def finished_runs(self, since: datetime) -> tuple[int, int]:
         """Alerts: (finished, failed) runs since ``since``."""
+        ...
+
+    def recent_failed_runs(self, since: datetime, limit: int = 5) -> list[FailedRun]:
+        """Alerts: the failed runs that started at or after ``since``, newest first (at most
+        ``limit``), each with its latest diagnostic report summarised
+        (:class:`~otel_diag.rows.GroupDiagnosis`: the newest by ``created_at``, then by id;
+        None while the run has none). The runs that tripped a failure-rate alert."""
         ...
 
     def costly_runs(

@@ -62,7 +62,10 @@ def test_a_failure_rate_alert_fires_once_and_respects_the_cooldown(
     assert payload["tenant"] == "default" and payload["status"] == "firing"
     assert payload["value"] == pytest.approx(2 / 3)
     assert payload["threshold"] == 0.5 and payload["window"] == "15m"
-    assert payload["details"] == {"finished_runs": 3, "failed_runs": 2, "min_runs": 3}
+    details = {k: v for k, v in payload["details"].items() if k != "runs"}
+    assert details == {"finished_runs": 3, "failed_runs": 2, "min_runs": 3}
+    assert len(payload["details"]["runs"]) == 2  # the failed runs, not yet diagnosed
+    assert [r["diagnosis"] for r in payload["details"]["runs"]] == [None, None]
     assert "66.7% (2 of 3 finished runs)" in payload["message"]
     assert payload["text"].startswith("otel-diag alert [r] tenant default:")
     assert webhook.headers[0]["Content-Type"] == "application/json"

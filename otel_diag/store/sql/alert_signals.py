@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, or_, select
 
-from otel_diag.rows import RULES_PROVIDER, to_json
+from otel_diag.rows import RULES_PROVIDER, FailedRun, GroupDiagnosis, to_json
 from otel_diag.store.sql.expressions import NO_MODEL
 from otel_diag.store.sql.models import diagnostic_reports, runs, steps
 from otel_diag.timewindow import as_utc
@@ -29,6 +29,71 @@ def finished_runs(conn: Connection, since: datetime) -> tuple[int, int]:
         ).where(runs.c.started_at >= as_utc(since), runs.c.status.in_(("ok", "failed")))
     ).one()
     return int(finished), int(failed)
+
+
+def recent_failed_runs(conn: Connection, since: datetime, limit: int = 5) -> list[FailedRun]:
+    """Failed runs started since ``since``, newest first, with their latest diagnosis."""
+    rows = conn.execute(
+        select(
+            runs.c.id,
+            runs.c.trace_id,
+            runs.c.name,
+            runs.c.agent_name,
+            runs.c.started_at,
+            runs.c.ended_at,
+            runs.c.error_count,
+            runs.c.cost_usd,
+        )
+        .where(runs.c.started_at >= as_utc(since), runs.c.status == "failed")
+        .order_by(runs.c.started_at.desc(), runs.c.id)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return []
+    r = diagnostic_reports
+    latest: dict[Any, GroupDiagnosis] = {}
+    # At most ``limit`` runs: their reports newest first, the first seen per run wins.
+    for rep in conn.execute(
+        select(
+            r.c.id,
+            r.c.run_id,
+            r.c.root_cause_analysis,
+            r.c.error_category,
+            r.c.resume_step,
+            r.c.confidence_score,
+            r.c.llm_provider,
+            r.c.llm_model,
+            r.c.created_at,
+        )
+        .where(r.c.run_id.in_([row.id for row in rows]))
+        .order_by(r.c.created_at.desc(), r.c.id)
+    ):
+        if rep.run_id not in latest:
+            latest[rep.run_id] = GroupDiagnosis(
+                report_id=rep.id,
+                run_id=rep.run_id,
+                root_cause_analysis=rep.root_cause_analysis,
+                error_category=rep.error_category,
+                resume_step=rep.resume_step,
+                confidence_score=rep.confidence_score,
+                llm_provider=rep.llm_provider,
+                llm_model=rep.llm_model,
+                created_at=as_utc(rep.created_at),
+            )
+    return [
+        FailedRun(
+            id=row.id,
+            trace_id=row.trace_id,
+            name=row.name,
+            agent_name=row.agent_name,
+            started_at=as_utc(row.started_at),
+            ended_at=as_utc(row.ended_at) if row.ended_at else None,
+            error_count=int(row.error_count or 0),
+            cost_usd=row.cost_usd,
+            latest_diagnosis=latest.get(row.id),
+        )
+        for row in rows
+    ]
 
 
 def costly_runs(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from otel_diag.projection.project import Projection, project, trace_runs_in
-from otel_diag.rows import ErrorGroup, ErrorRow, ErrorSummary, Report, Run, Step
+from otel_diag.rows import ErrorGroup, ErrorRow, ErrorSummary, FailedRun, Report, Run, Step
 from otel_diag.spans.record import SpanRecord
 from otel_diag.store.port import (
     ActivityBucket,
@@ -244,6 +244,10 @@ class SqlTenantStore:
     def finished_runs(self, since: datetime) -> tuple[int, int]:
         with self.engine.connect() as conn:
             return alert_signals.finished_runs(conn, since)
+
+    def recent_failed_runs(self, since: datetime, limit: int = 5) -> list[FailedRun]:
+        with self.engine.connect() as conn:
+            return alert_signals.recent_failed_runs(conn, since, limit)
 
     def costly_runs(
         self, since: datetime, threshold: float, limit: int = 10
