@@ -260,6 +260,43 @@ class FailedRun:
 
 
 @dataclass(frozen=True, slots=True)
+class Spend:
+    """What a set of runs or attempts spent: how many, tokens and USD (priced calls only)."""
+
+    count: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FailureCostRow:
+    """The cost of failure of one error category or one agent."""
+
+    name: str
+    failed_runs: Spend
+    retried_attempts: Spend
+
+
+@dataclass(frozen=True, slots=True)
+class FailureCost:
+    """Tokens and USD spent by failed runs, and by attempts that failed and were retried.
+
+    A failed run's spend is the whole run's (every LLM call in it), under the category of
+    its latest diagnosis (``undiagnosed`` until it has one). A retried attempt is a failed
+    step followed by another step of the same name in the same run; its spend is its own
+    and its descendants' (the LLM calls made inside the attempt), counted once even when
+    retried attempts nest (under the outermost), under the attempt's category: its own
+    error's, else that of the last error raised inside it. Agents are the runs' agents.
+    """
+
+    failed_runs: Spend
+    retried_attempts: Spend
+    by_category: tuple[FailureCostRow, ...]
+    by_agent: tuple[FailureCostRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorGroup:
     """One error shape across runs: where it happens, how often, since when."""
 

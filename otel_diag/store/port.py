@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from otel_diag.rows import ErrorGroup, ErrorRow, ErrorSummary, FailedRun, Report, Run, Step
+from otel_diag.rows import (
+    ErrorGroup,
+    ErrorRow,
+    ErrorSummary,
+    FailedRun,
+    FailureCost,
+    Report,
+    Run,
+    Step,
+)
 
 if TYPE_CHECKING:
     from otel_diag.config import Settings
@@ -240,6 +249,17 @@ class TenantStore(Protocol):
         self, since: datetime | None, until: datetime | None, *, examples: int = 10
     ) -> dict[str, Any]:
         """``otel-diag cost``: by model, agent and day, unpriced models apart."""
+        ...
+
+    def failure_cost(self, since: datetime | None, until: datetime | None) -> FailureCost:
+        """``stats``, ``cost``, ``/metrics``, ``GET /api/cost/failures``: tokens and USD spent
+        by failed runs started in ``[since, until)`` and by retried attempts (failed steps
+        followed by a step of the same name in the same run) started in it, in total, by
+        error category and by agent, exactly as :class:`~otel_diag.rows.FailureCost` defines
+        them (runs: latest report's category or ``undiagnosed``; attempts: the attempt's
+        own error's category, else the last error's raised in its subtree, else
+        ``uncategorized``, its subtree's spend counted once under the outermost retried
+        attempt; agent: the run's, ``(no agent)`` when none). Rows sorted by total USD descending, then name."""
         ...
 
     def monitor_snapshot(

@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from otel_diag.projection.project import Projection, project, trace_runs_in
-from otel_diag.rows import ErrorGroup, ErrorRow, ErrorSummary, FailedRun, Report, Run, Step
+from otel_diag.rows import (
+    ErrorGroup,
+    ErrorRow,
+    ErrorSummary,
+    FailedRun,
+    FailureCost,
+    Report,
+    Run,
+    Step,
+)
 from otel_diag.spans.record import SpanRecord
 from otel_diag.store.port import (
     ActivityBucket,
@@ -31,6 +40,7 @@ from otel_diag.store.sql import (
     console,
     diagnosis_queue,
     error_groups,
+    failure_cost,
     file_export,
     monitor,
     queries,
@@ -230,6 +240,10 @@ class SqlTenantStore:
     ) -> dict[str, Any]:
         with self.engine.connect() as conn:
             return reports.cost_breakdown(conn, since, until, examples=examples)
+
+    def failure_cost(self, since: datetime | None, until: datetime | None) -> FailureCost:
+        with self.engine.connect() as conn:
+            return failure_cost.failure_cost(conn, since, until)
 
     def monitor_snapshot(
         self, window: timedelta, now: datetime, *, errors: int = 10, diagnoses: int = 5
