@@ -2,8 +2,9 @@
 
 A registry per server (not the process-global default) so two servers in one process (tests,
 benchmarks) never share counters. Ingest counters are updated by the receiver as requests
-finish; open runs, diagnosis outcomes and diagnosis spend are read from each tenant's
-database at scrape time, so they are right across replicas and restarts.
+finish; open runs, diagnosis outcomes, diagnosis spend and the cost of failure (runs and
+attempts started in the last 24 h) are read from each tenant's database at scrape
+time, so they are right across replicas and restarts.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from otel_diag.projection.cost import lookup_price
+from otel_diag.rows import FailureCost, FailureCostRow, Spend
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,68 @@ class _DatabaseCollector(Collector):
                 reports.add_metric([tenant, provider], n)
             cost.add_metric([tenant], data["diagnosis_cost_usd"])
         yield from (up, runs_open, states, reports, cost)
+
+
+FAILURE_WINDOW_HOURS = 24
+"""The cost-of-failure gauges cover runs and attempts started in the last 24 hours."""
+MAX_AGENT_LABELS = 20
+"""Agents with a series of their own (the costliest); the rest are summed as 'other'."""
+
+
+class _FailureCostCollector(Collector):
+    """Scrape-time cost of failure per tenant (a dead database reads as no series)."""
+
+    def __init__(
+        self, tenants: Callable[[], Iterable[str]], read: Callable[[str], FailureCost]
+    ) -> None:
+        self._tenants = tenants
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        window = f"started in the last {FAILURE_WINDOW_HOURS} h"
+        usd = GaugeMetricFamily(
+            "otel_diag_failure_cost_usd",
+            f"USD spent by failed runs and by retried attempts {window}, by error category",
+            labels=["tenant", "spent_by", "category"],
+        )
+        tokens = GaugeMetricFamily(
+            "otel_diag_failure_tokens",
+            f"Tokens (input + output) spent by failed runs and by retried attempts {window}, "
+            "by error category",
+            labels=["tenant", "spent_by", "category"],
+        )
+        agents = GaugeMetricFamily(
+            "otel_diag_failure_cost_by_agent_usd",
+            f"USD spent by failed runs and by retried attempts {window}, by agent (the "
+            f"{MAX_AGENT_LABELS} costliest; the rest as 'other')",
+            labels=["tenant", "spent_by", "agent"],
+        )
+        for tenant in self._tenants():
+            try:
+                cost = self._read(tenant)
+            except Exception as exc:  # otel_diag_database_up says so; no partial series
+                logger.debug("metrics: cannot read the failure cost of %s: %s", tenant, exc)
+                continue
+            for row in cost.by_category:
+                for spent_by, spend in _by_kind(row):
+                    usd.add_metric([tenant, spent_by, row.name], spend.cost_usd)
+                    tokens.add_metric(
+                        [tenant, spent_by, row.name], spend.input_tokens + spend.output_tokens
+                    )
+            other: dict[str, float] = {}
+            for i, row in enumerate(cost.by_agent):  # costliest first
+                for spent_by, spend in _by_kind(row):
+                    if i < MAX_AGENT_LABELS:
+                        agents.add_metric([tenant, spent_by, row.name], spend.cost_usd)
+                    else:
+                        other[spent_by] = other.get(spent_by, 0.0) + spend.cost_usd
+            for spent_by, value in other.items():
+                agents.add_metric([tenant, spent_by, OTHER], value)
+        yield from (usd, tokens, agents)
+
+
+def _by_kind(row: FailureCostRow) -> tuple[tuple[str, Spend], ...]:
+    return (("failed_runs", row.failed_runs), ("retried_attempts", row.retried_attempts))
 
 
 class ServerMetrics:
@@ -167,6 +231,13 @@ class ServerMetrics:
     ) -> None:
         """Add the scrape-time database gauges (tenants to read, and how to read one)."""
         self.registry.register(_DatabaseCollector(tenants, read))
+
+    def watch_failure_cost(
+        self, tenants: Callable[[], Iterable[str]], read: Callable[[str], FailureCost]
+    ) -> None:
+        """Add the cost-of-failure gauges (tenants to read, and a tenant's
+        :class:`~otel_diag.rows.FailureCost` over the last :data:`FAILURE_WINDOW_HOURS`)."""
+        self.registry.register(_FailureCostCollector(tenants, read))
 
     def model_label(self, model: str) -> str:
         """``model`` as a label value: a client names its models, so only priced models

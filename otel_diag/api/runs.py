@@ -9,7 +9,7 @@ pool, so database calls never block the event loop that serves OTLP.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -23,6 +23,7 @@ from otel_diag.api.schemas import (
     DiagnosticReportPage,
     ErrorPage,
     ErrorSummary,
+    FailureCost,
     Problem,
     RunPage,
 )
@@ -107,6 +108,24 @@ def list_runs(
         "limit": limit,
         "offset": offset,
         "next_offset": offset + limit if more else None,
+    }
+
+
+@router.get(
+    "/cost/failures",
+    response_model=FailureCost,
+    summary="Tokens and USD spent by failed runs and retried attempts, by category and agent",
+)
+def failure_cost(
+    store: Store,
+    since: Annotated[str | None, Query(description=SINCE)] = "7d",
+) -> dict[str, Any]:
+    start = parse_since(since)
+    until = datetime.now(UTC)
+    return {
+        "since": start.isoformat() if start else None,
+        "until": until.isoformat(),
+        **to_json(store.failure_cost(start, until)),
     }
 
 

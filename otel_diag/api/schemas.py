@@ -188,5 +188,34 @@ class DiagnosticReportPage(BaseModel):
     trace_url: str | None = None
 
 
+class Spend(BaseModel):
+    count: int
+    """Failed runs, or retried attempts."""
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    """Priced calls only (tokens of models without a price count in the tokens, not here)."""
+
+
+class FailureCostRow(BaseModel):
+    name: str
+    """An error category (a failed run's: its latest diagnosis', ``undiagnosed`` before one)
+    or an agent."""
+    failed_runs: Spend
+    retried_attempts: Spend
+
+
+class FailureCost(BaseModel):
+    """Tokens and USD spent by failed runs and by retried attempts (failed steps followed by
+    another step of the same name in the run, with the LLM calls made inside them)."""
+
+    since: str | None = None
+    until: str
+    failed_runs: Spend
+    retried_attempts: Spend
+    by_category: list[FailureCostRow]
+    by_agent: list[FailureCostRow]
+
+
 class Problem(BaseModel):
     detail: str

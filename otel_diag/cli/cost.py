@@ -1,4 +1,5 @@
-"""``otel-diag cost``: where the LLM money went, by model, by agent and by day.
+"""``otel-diag cost``: where the LLM money went, by model, by agent and by day, and how
+much of it failure cost (failed runs, retried attempts; by error category and by agent).
 
 Tokens of models litellm has no price for are listed apart (never counted as $0), and
 calls whose reported cost disagrees with the cost computed from the price map are shown
@@ -16,6 +17,7 @@ from otel_diag.cli import render
 from otel_diag.cli.common import store_options
 from otel_diag.cli.options import json_option, since_option
 from otel_diag.cli.session import window_report
+from otel_diag.rows import to_json
 
 _USAGE = ("calls", "input tokens", "output tokens", "cost")
 
@@ -29,7 +31,13 @@ def cost_command(
 ) -> None:
     """Cost analysis over --since: by model, agent and day; unpriced tokens; mismatches."""
     settings, data = window_report(
-        database_url, tenant, since, lambda store, start, end: store.cost_breakdown(start, end)
+        database_url,
+        tenant,
+        since,
+        lambda store, start, end: {
+            **store.cost_breakdown(start, end),
+            "failures": to_json(store.failure_cost(start, end)),
+        },
     )
     if as_json:
         render.emit_json(data)
@@ -49,6 +57,7 @@ def cost_command(
     )
     if not total["calls"]:
         return
+    print_failure_cost(out, data["failures"], tables=True)
     out.print(_usage_table("By model", "model", data["by_model"]))
     out.print(_usage_table("By agent (runs started in the window)", "agent", data["by_agent"]))
     out.print(_usage_table("By day (UTC)", "day", data["by_day"]))
@@ -107,6 +116,53 @@ def cost_command(
                 render.money(e["computed_usd"]),
             )
         out.print(ex)
+
+
+def _spent(spend: dict[str, Any], what: str) -> str:
+    tokens = spend["input_tokens"] + spend["output_tokens"]
+    return (
+        f"{render.count(spend['count'])} {what}, {render.count(tokens)} tokens, "
+        f"{render.money(spend['cost_usd'])}"
+    )
+
+
+_FAILURE_COLUMNS = (
+    "failed runs",
+    "tokens",
+    "cost",
+    "retried attempts",
+    "retry tokens",
+    "retry cost",
+)
+
+
+def print_failure_cost(out: Any, failures: dict[str, Any], *, tables: bool) -> None:
+    """The cost of failure (``FailureCost`` as JSON): one line, then (``tables``) by error
+    category and by agent. ``cost`` prints the tables, ``stats`` the line and the agents."""
+    out.print(
+        f"[bold]Spent on failure[/bold]: {_spent(failures['failed_runs'], 'failed runs')}; "
+        f"{_spent(failures['retried_attempts'], 'retried attempts')}"
+    )
+    views = (("category", "by_category"), ("agent", "by_agent")) if tables else ()
+    for label, key in views:
+        rows = failures[key]
+        if not rows:
+            continue
+        tbl = render.table(
+            f"Cost of failure by {label}", label, *_FAILURE_COLUMNS, right=_FAILURE_COLUMNS
+        )
+        for row in rows:
+            runs, tries = row["failed_runs"], row["retried_attempts"]
+            tbl.add_row(
+                row["name"],
+                render.count(runs["count"]),
+                render.count(runs["input_tokens"] + runs["output_tokens"]),
+                render.money(runs["cost_usd"]),
+                render.count(tries["count"]),
+                render.count(tries["input_tokens"] + tries["output_tokens"]),
+                render.money(tries["cost_usd"]),
+            )
+        out.print(tbl)
 
 
 def _usage_table(title: str, label: str, rows: list[dict[str, Any]]) -> Any:

@@ -1,7 +1,8 @@
 """``otel-diag stats``: how runs went over a window, overall and agent by agent.
 
 Per agent: runs, failure rate (failed / finished), p50 and p95 run duration, tokens and
-cost, so a regression in one agent stands out against the others.
+cost, so a regression in one agent stands out against the others; then what failure cost
+(failed runs and retried attempts, by error category and by agent).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ import click
 
 from otel_diag.cli import render
 from otel_diag.cli.common import store_options
+from otel_diag.cli.cost import print_failure_cost
 from otel_diag.cli.options import json_option, since_option
 from otel_diag.cli.session import window_report
+from otel_diag.rows import to_json
 
 
 @click.command("stats")
@@ -25,7 +28,13 @@ def stats_command(
 ) -> None:
     """Totals and per-agent comparison: failure rate, p50/p95 duration, tokens, cost."""
     settings, data = window_report(
-        database_url, tenant, since, lambda store, start, end: store.run_stats(start, end)
+        database_url,
+        tenant,
+        since,
+        lambda store, start, end: {
+            **store.run_stats(start, end),
+            "failure_cost": to_json(store.failure_cost(start, end)),
+        },
     )
     if as_json:
         render.emit_json(data)
@@ -89,3 +98,4 @@ def stats_command(
                 c["source"], c["category"], render.count(c["errors"]), render.count(c["runs"])
             )
         out.print(cats)
+    print_failure_cost(out, data["failure_cost"], tables=True)

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Generator
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import grpc
@@ -21,10 +22,11 @@ import uvicorn
 
 from otel_diag.api.context import AppContext
 from otel_diag.config import Settings
-from otel_diag.metrics import ServerMetrics
+from otel_diag.metrics import FAILURE_WINDOW_HOURS, ServerMetrics
 from otel_diag.receiver.grpc_server import build_grpc_server
 from otel_diag.receiver.ingest import Ingestor
 from otel_diag.receiver.memory import tune_allocator
+from otel_diag.rows import FailureCost
 from otel_diag.server.app import create_app
 from otel_diag.server.connections import (
     ACCEPT_BATCH,
@@ -113,6 +115,7 @@ class OtelDiagServer:
             metrics=self.metrics,
         )
         self.metrics.watch_databases(self._known_tenants, self._read_gauges)
+        self.metrics.watch_failure_cost(self._known_tenants, self._read_failure_cost)
         self.app = create_app(self.context, self.ingestor)
         self.services: list[BackgroundService] = list(services or [])
         self._grpc: grpc.aio.Server | None = None
@@ -124,6 +127,10 @@ class OtelDiagServer:
 
     def _read_gauges(self, tenant: str) -> dict[str, Any]:
         return self.storage.tenant(tenant).gauges()
+
+    def _read_failure_cost(self, tenant: str) -> FailureCost:
+        since = datetime.now(UTC) - timedelta(hours=FAILURE_WINDOW_HOURS)
+        return self.storage.tenant(tenant).failure_cost(since, None)
 
     async def start(self) -> None:
         """Open the default database, bind both ports, start the services."""

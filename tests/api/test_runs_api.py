@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
+
+from tests.prices import cost
 from tests.receiver.harness import Running
 from tests.receiver.otlp import Span, agent_trace, to_protobuf
 
@@ -243,3 +246,37 @@ def test_diagnostics_lists_every_report_newest_first_in_pages(
     assert {"limit", "offset"} <= {p["name"] for p in listed["parameters"]}
     fields = schema["components"]["schemas"]["DiagnosticReport"]["properties"]
     assert {"fallback_reason", "reused_from"} <= set(fields)
+
+
+def test_the_cost_of_failure_is_served_and_scraped(serve: Callable[..., Running]) -> None:
+    srv = serve()
+    _load(srv)  # run-failed (now) and run-old (3 days ago) failed, 800 + 50 tokens each
+    one = cost("gpt-4o-mini", 800, 50)
+
+    week = srv.http.get("/api/cost/failures").json()  # since 7d by default
+    assert week["failed_runs"] == {
+        "count": 2,
+        "input_tokens": 1600,
+        "output_tokens": 100,
+        "cost_usd": pytest.approx(2 * one),
+    }
+    assert [r["name"] for r in week["by_category"]] == ["undiagnosed"]  # not diagnosed yet
+    assert [r["name"] for r in week["by_agent"]] == ["planner"]
+    day = srv.http.get("/api/cost/failures", params={"since": "24h"}).json()
+    assert day["failed_runs"]["count"] == 1 and day["retried_attempts"]["count"] == 0
+    assert srv.http.get("/api/cost/failures", params={"since": "soon"}).status_code == 422
+
+    metrics = srv.http.get("/metrics").text
+    line = next(
+        m
+        for m in metrics.splitlines()
+        if m.startswith("otel_diag_failure_cost_usd{")
+        and 'spent_by="failed_runs"' in m
+        and 'category="undiagnosed"' in m
+    )
+    assert float(line.rsplit(" ", 1)[1]) == pytest.approx(one)  # the last 24 h only
+    assert (
+        'otel_diag_failure_tokens{category="undiagnosed",spent_by="failed_runs",tenant="default"} 850.0'
+        in metrics
+    )
+    assert 'otel_diag_failure_cost_by_agent_usd{agent="planner",spent_by="failed_runs"' in metrics

@@ -109,3 +109,23 @@ def test_postgresql_has_statistics_for_the_cost_groups(fleet: Fleet) -> None:
         names = [r[0] for r in conn.execute("SELECT stxname FROM pg_statistic_ext")]
 
     assert "st_steps_cost_groups" in names
+
+
+def test_stats_and_cost_show_what_failure_cost(cli: Invoke) -> None:
+    stats = json.loads(cli("stats", "--json", "--since", "24h").stdout)
+    failures = stats["failure_cost"]
+    # the same failed runs as the totals, their spend rolled up by agent and by category
+    assert failures["failed_runs"]["count"] == stats["totals"]["failed"] == 2
+    for view in ("by_agent", "by_category"):
+        assert sum(r["failed_runs"]["count"] for r in failures[view]) == 2
+        assert sum(r["failed_runs"]["cost_usd"] for r in failures[view]) == pytest.approx(
+            failures["failed_runs"]["cost_usd"]
+        )
+    assert {r["name"] for r in failures["by_category"]} <= {"undiagnosed", "dependency"}
+    cost = json.loads(cli("cost", "--json", "--since", "24h").stdout)
+    assert cost["failures"] == failures
+
+    text = cli("cost", "--since", "24h").stdout
+    assert "Spent on failure: 2 failed runs" in text
+    assert "Cost of failure by category" in text and "Cost of failure by agent" in text
+    assert "Spent on failure: 2 failed runs" in cli("stats").stdout
