@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_diag import semconv as sc
 from otel_diag.spans.record import (
@@ -16,6 +16,7 @@ from otel_diag.spans.record import (
 )
 
 _STATUS = {StatusCode.UNSET: STATUS_UNSET, StatusCode.OK: STATUS_OK, StatusCode.ERROR: STATUS_ERROR}
+_KINDS = {kind: kind.name.lower() for kind in SpanKind}  # Enum.name is a slow property
 _EMPTY: dict = {}
 # Spans of one process share one Resource object: remember the last one's fields. One
 # tuple, swapped atomically, so concurrent exporters never pair a resource with another's.
@@ -48,15 +49,18 @@ def from_readable_span(span: ReadableSpan) -> SpanRecord | None:
     service, tenant = _resource_fields(span.resource)
     status = span.status
     start = span.start_time or 0
-    events = tuple(
-        EventRecord(e.name, e.timestamp or start, e.attributes or _EMPTY) for e in span.events
+    raw_events = span.events
+    events = (
+        tuple(EventRecord(e.name, e.timestamp or start, e.attributes or _EMPTY) for e in raw_events)
+        if raw_events
+        else ()
     )
     rec = SpanRecord(
         trace_id=f"{ctx.trace_id:032x}",
         span_id=f"{ctx.span_id:016x}",
         parent_span_id=f"{parent.span_id:016x}" if parent is not None and parent.is_valid else None,
         name=span.name or "",
-        kind=span.kind.name.lower(),
+        kind=_KINDS.get(span.kind) or span.kind.name.lower(),
         start_ns=start,
         end_ns=span.end_time or start,
         status=_STATUS.get(status.status_code, STATUS_UNSET),

@@ -68,14 +68,17 @@ class SqlTenantStore:
         named = trace_runs_in(records)
         trace_runs = dict(named)
         unresolved = {r.trace_id for r in records if not r.run_key and r.trace_id not in trace_runs}
+        limit = self.manager.settings.max_field_chars
+        # A batch that names the run of each of its traces (whole traces, the usual case)
+        # is projected before the write lock is taken, so other writers write meanwhile;
+        # otherwise the runs stored for its other traces are read under the lock first.
+        proj = None if unresolved else project(records, trace_runs, max_field_chars=limit)
         with write_transaction(self.engine) as conn:
             lock_traces(conn, {r.trace_id for r in records})
-            if unresolved:
+            if proj is None:
                 for trace_id, run_id in lookup_trace_runs(conn, unresolved).items():
                     trace_runs.setdefault(trace_id, run_id)
-            proj = project(
-                records, trace_runs, max_field_chars=self.manager.settings.max_field_chars
-            )
+                proj = project(records, trace_runs, max_field_chars=limit)
             write_projection(conn, proj, now, named)
         return proj
 

@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import weakref
 from collections.abc import Iterator
 
 from sqlalchemy import Connection, Engine
+
+WRITER_WAIT = 30.0
+"""Seconds a SQLite writer queues behind the process's other writers before it stops
+queueing and leaves the wait to SQLite's own busy handler."""
+
+_writer_locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> threading.RLock:
+    with _guard:
+        lock = _writer_locks.get(engine)
+        if lock is None:
+            lock = _writer_locks[engine] = threading.RLock()
+        return lock
 
 
 @contextlib.contextmanager
@@ -13,11 +30,24 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that holds the write lock from its first statement.
 
     SQLite: ``BEGIN IMMEDIATE`` (a deferred transaction that reads first and writes later
-    fails with "database is locked" instead of waiting its turn). PostgreSQL: a plain
-    transaction; writers serialize on row and advisory locks inside it.
+    fails with "database is locked" instead of waiting its turn). The writers of one
+    process also queue on a lock of their own first: SQLite's busy handler makes a waiting
+    writer poll with sleeps of up to 100 ms, so under concurrent ingest the database sat
+    idle between transactions; a queued thread starts the moment the previous one commits.
+    (Other processes still meet at ``BEGIN IMMEDIATE``.) PostgreSQL: a plain transaction;
+    writers serialize on row and advisory locks inside it.
     """
     with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
+        if conn.dialect.name != "sqlite":
+            with conn.begin():
+                yield conn
+            return
+        lock = _writer_lock(engine)
+        queued = lock.acquire(timeout=WRITER_WAIT)
+        try:
             conn = conn.execution_options(sqlite_immediate=True)
-        with conn.begin():
-            yield conn
+            with conn.begin():
+                yield conn
+        finally:
+            if queued:
+                lock.release()
