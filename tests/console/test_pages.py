@@ -66,6 +66,7 @@ def test_pages_carry_a_strict_content_security_policy_and_no_cache(
         assert "script-src 'self'" in csp and "style-src 'self'" in csp, path
         assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
         assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["server-timing"].startswith("app;dur=")
         assert "<script>" not in answer.text and " style=" not in answer.text
     css = srv.http.get("/static/console.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
