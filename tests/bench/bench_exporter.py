@@ -27,7 +27,7 @@ from otel_diag.config import load_settings
 from otel_diag.projection.project import project, trace_runs_in
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.spans.from_sdk import from_readable_span
-from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.sql.engine import WAL_CHECKPOINT_PAGES, WAL_SIZE_LIMIT, TenantDBManager
 from tests.bench.scratch import create_pg_database, drop_pg_database
 from tests.factories import agent_trace
 
@@ -99,8 +99,10 @@ def _plain(value):
 def raw_sqlite(path: str, rows: dict[str, list[dict]]) -> float:
     TenantDBManager(f"sqlite:///{path}").get_engine().dispose()  # same schema + indexes
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA journal_mode=WAL")  # the pragmas otel-diag's engine sets
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+    conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     prepared = {}
     for table, table_rows in rows.items():
         cols = list(table_rows[0])

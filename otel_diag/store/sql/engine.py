@@ -63,6 +63,16 @@ def tenant_url(base_url: str, tenant_id: str) -> str:
     return base_url
 
 
+WAL_CHECKPOINT_PAGES = 10_000
+"""Pages the SQLite WAL grows by before a commit checkpoints it into the database file
+(SQLite's default is 1,000). With ``synchronous=NORMAL`` a commit does not sync; a
+checkpoint does, twice. At ingest rates the default checkpointed every few commits and
+the syncs were most of a write's time (measured: 512-row commits 2x faster end to end);
+durability is unchanged, the WAL file is larger (~40 MB, bounded by the next setting)."""
+WAL_SIZE_LIMIT = 64 * 2**20
+"""Bytes a WAL file is truncated back to after a checkpoint."""
+
+
 def _wal(cur: Any, timeout: float) -> None:
     """Put the file in WAL mode, waiting out a process that is doing the same.
 
@@ -103,6 +113,8 @@ def _sqlite_engine(url: str, timeout: float) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         _wal(cur, timeout)
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cur.close()
 
     @event.listens_for(engine, "begin")
