@@ -85,7 +85,9 @@ def list_error_groups(
         return []
     keys = [fp for fp, _, _ in page]
     seen = _seen(conn, keys)
-    latest = _latest(conn, keys)
+    # Each page group has an occurrence in the window, so when the window runs to now its
+    # latest occurrence ever is in the window: look there only (fewer rows to rank).
+    latest = _latest(conn, keys, _window(since, None) if until is None else [])
     names = _names(conn, keys, where)
     diagnoses = _diagnoses(conn, keys)
     groups = []
@@ -127,7 +129,7 @@ def _seen(conn: Connection, keys: list[str]) -> dict[str, tuple[datetime, dateti
     return {fp: (first, last) for fp, first, last in rows}
 
 
-def _latest(conn: Connection, keys: list[str]) -> dict[str, Any]:
+def _latest(conn: Connection, keys: list[str], within: list[Any]) -> dict[str, Any]:
     # Rank narrow rows (a common error has thousands of occurrences), then read the page's
     # few winners whole: sorting every occurrence's message would spill to disk.
     ranked = (
@@ -140,7 +142,7 @@ def _latest(conn: Connection, keys: list[str]) -> dict[str, Any]:
             )
             .label("rn"),
         )
-        .where(error_logs.c.fingerprint.in_(keys))
+        .where(error_logs.c.fingerprint.in_(keys), *within)
         .subquery()
     )
     winners = select(ranked.c.id).where(ranked.c.rn == 1)
