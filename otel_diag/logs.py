@@ -8,9 +8,10 @@ made without its pydantic ``UserWarning`` screen (:func:`import_quietly`; pydant
 ``UserWarning`` about litellm's models while they are first used are filtered too); at
 DEBUG they all speak. A diagnosis is then one INFO line (``otel_diag.diagnosis``).
 
-Inside an application (the in-process exporter) otel-diag never configures logging: it only
-holds litellm to WARNING when it imports litellm for an in-process diagnosis while the
-``otel_diag`` logger is above DEBUG (set it to DEBUG to see litellm's lines).
+Inside an application (the in-process exporter) otel-diag never configures logging: when it
+imports litellm for an in-process diagnosis while the ``otel_diag`` logger is above DEBUG,
+it holds litellm's loggers (not httpx's or the app's) to WARNING and ignores pydantic's
+``ReadOnly`` notice about litellm's types (set ``otel_diag`` to DEBUG to see them).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ OWN_HANDLER_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
 stdout, where the CLI writes its ``--json``): in our own processes their records go through
 the root handler instead, once, on stderr."""
 CHATTY_LOGGERS = (*OWN_HANDLER_LOGGERS, "httpx", "httpcore", "openai", "alembic")
+READONLY_NOTICE = r"Items? .* on TypedDict class .* (is|are) using the `ReadOnly` qualifier"
 
 
 def parse_level(level: str | int) -> int:
@@ -57,14 +59,33 @@ def quiet_libraries() -> None:
     stderr once, through the root handler; inside an application they are left alone.
     """
     debug = debugging()
-    for name in CHATTY_LOGGERS:
+    # Inside an application only litellm's loggers are ours to hold (httpx, openai and
+    # alembic may be the app's own); in our processes all of them.
+    for name in CHATTY_LOGGERS if _own_process else OWN_HANDLER_LOGGERS:
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
+    if not debug:
+        # pydantic's notice about litellm's TypedDicts, raised when they are first used
+        # (the first request), not at import: narrow enough to leave an app's own alone.
+        warnings.filterwarnings("ignore", message=READONLY_NOTICE, category=UserWarning)
     if _own_process:
         for name in OWN_HANDLER_LOGGERS:
             logger = logging.getLogger(name)
             for handler in list(logger.handlers):
                 logger.removeHandler(handler)
             logger.propagate = True
+
+
+ALEMBIC_LOGGERS = ("alembic.runtime.plugins", "alembic.runtime.migration")
+"""What Alembic says at INFO whenever otel-diag checks or upgrades a schema (a line per
+plugin it sets up, then the dialect): noise in an application's log, our doing."""
+
+
+def hold_alembic() -> None:
+    """Hold Alembic's per-check INFO lines to WARNING unless otel-diag is debugging (the
+    store calls it before it uses Alembic, in serve, the CLI and inside applications)."""
+    level = logging.DEBUG if debugging() else logging.WARNING
+    for name in ALEMBIC_LOGGERS:
+        logging.getLogger(name).setLevel(level)
 
 
 def import_quietly(module: str) -> ModuleType:

@@ -60,9 +60,11 @@ def test_without_a_key_the_rules_answer_without_a_request_until_the_key_appears(
     worker = DiagnosisWorker(manager, keyless, poll_interval=0.05)
     worker.start()
     try:
-        assert poll(lambda: _said(caplog, "no credentials for diagnosis model gpt-4o-mini"))
+        # the worker imports litellm first (seconds on a busy machine), then checks
+        said = "no credentials for diagnosis model gpt-4o-mini"
+        assert poll(lambda: _said(caplog, said), timeout=60)
         runs = [run_uuid(manager, seed_run()) for _ in range(2)]
-        reports = [poll(lambda r=r: store.reports(store.resolve_run(r))) for r in runs]
+        reports = [poll(lambda r=r: store.reports(store.resolve_run(r)), 30) for r in runs]
         assert all(reports), "no report within the poll budget"
         assert [r[0].fallback_reason for r in reports] == ["no_credentials"] * 2
         assert [r[0].llm_provider for r in reports] == ["rules"] * 2
@@ -74,7 +76,7 @@ def test_without_a_key_the_rules_answer_without_a_request_until_the_key_appears(
 
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")  # the configuration changes
         later = run_uuid(manager, seed_run())
-        report = poll(lambda: store.reports(store.resolve_run(later)))
+        report = poll(lambda: store.reports(store.resolve_run(later)), 30)
         assert report and report[0].llm_provider == "openai"
         assert len(fake_llm.requests) == 1
         assert _said(caplog, "found: diagnosing with the LLM again") == 1

@@ -104,3 +104,53 @@ def test_debug_level_shows_litellms_lines(
     # litellm's lines go to stderr, never through its own handler to stdout, where --json goes
     assert "LiteLLM" not in loud.stdout
     assert json.loads(loud.stdout)["run_id"] == run_id
+
+
+APP = """
+import logging, sys, time, uuid
+logging.basicConfig(level=logging.INFO)  # an application that logs at INFO
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from otel_diag.config import load_settings
+from otel_diag.sdk.exporter import ErrorLogSpanExporter
+from otel_diag.store import open_storage
+from tests.diagnosis.conftest import FLIGHTS
+from tests.diagnosis.scenarios import seed
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(ErrorLogSpanExporter()))
+key = seed(provider.get_tracer("app"), FLIGHTS.root, str(uuid.uuid4()))
+store = open_storage(load_settings()).tenant()
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and not store.reports(store.resolve_run(key)):
+    time.sleep(0.05)
+provider.shutdown()
+print("reports", len(store.reports(store.resolve_run(key))))
+"""
+
+
+def test_an_app_diagnosing_in_process_sees_one_line_per_diagnosis(
+    db_url: str, fake_llm: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_llm.script(Reply(content=valid_answer()))
+    env = {
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "OTEL_DIAG_HOME": str(tmp_path),
+        "OTEL_DIAG_DATABASE_URL": db_url,
+        "OTEL_DIAG_DIAGNOSIS_IN_PROCESS": "true",
+        "PATH": "/usr/bin:/bin",
+        **_llm_env(fake_llm),
+    }
+    app = subprocess.run(
+        [sys.executable, "-c", APP],
+        env=env,
+        cwd=Path(__file__).parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert app.returncode == 0, app.stderr
+    assert app.stdout.strip() == "reports 1"
+    lines = app.stderr.splitlines()
+    assert [line for line in lines if "diagnosed run" in line] != []
+    assert lines == [line for line in lines if "diagnosed run" in line], lines

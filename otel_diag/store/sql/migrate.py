@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 
+from otel_diag.logs import hold_alembic
 from otel_diag.store.sql.transactions import write_transaction
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+hold_alembic()  # before any alembic import: it logs a line per plugin as it loads
 _ADVISORY_KEY = 0x6F74656C64696167  # "oteldiag"
 
 
