@@ -144,6 +144,20 @@ def expected_calibration_error(outcomes: Sequence[Outcome], bins: Sequence[float
     return sum(g.n / n * abs(g.accuracy - g.confidence) for g in reliability(outcomes, bins))
 
 
+def leave_one_out(outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """The outcomes with the confidence a table measured *without* each one would state:
+    the accuracy of the other diagnoses stating the same category (the overall accuracy of
+    the others when it is the only one). The stated table is measured on the same set it
+    is checked on; this is how much that flatters it."""
+    held_out = []
+    for i, o in enumerate(outcomes):
+        others = [x for j, x in enumerate(outcomes) if j != i]
+        same = [x for x in others if x.category == o.category] or others
+        confidence = min(0.9, sum(x.right for x in same) / len(same))
+        held_out.append(Outcome(o.scenario, o.category, o.resume_step, confidence))
+    return held_out
+
+
 def report(outcomes: Sequence[Outcome]) -> str:
     """The tables, as ``python -m tests.bench diagnosis`` prints them."""
     lines = [f"rules diagnosis over {len(outcomes)} labelled scenarios"]
@@ -164,6 +178,10 @@ def report(outcomes: Sequence[Outcome]) -> str:
             f"  {g.name:30s} {g.n:4d}  {g.confidence:10.2f}  {g.accuracy:8.2f}  {g.gap:+5.2f}"
         )
     lines.append(f"  expected calibration error (ECE): {expected_calibration_error(outcomes):.3f}")
+    lines.append(
+        "  ECE of a table measured leaving each scenario out (held-out estimate): "
+        f"{expected_calibration_error(leave_one_out(outcomes)):.3f}"
+    )
     for o in outcomes:
         if not o.right:
             lines.append(
