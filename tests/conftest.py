@@ -6,7 +6,13 @@ PostgreSQL is the machine's server (``OTEL_DIAG_TEST_PG``, default
 ``tests/peers/postgres.sh`` creates). Each test gets its own database, a copy of one migrated
 once per run (``empty_db_url`` for tests about migrating), dropped afterwards. Without a
 reachable server the PostgreSQL cases skip locally and *fail* under ``CI=true``: CI must
-never pass by skipping them."""
+never pass by skipping them.
+
+Behaviour tests of the storage port take ``store_url`` (or ``storage``) instead and run three
+times: SQLite, PostgreSQL and MongoDB. MongoDB is a FerretDB (the MongoDB wire protocol over
+its SQLite handler) that the run starts once on a free loopback port, from the pinned peer
+build (``tests/peers/build.sh ferretdb``); each test gets its own database, dropped after.
+Like PostgreSQL, it skips locally and fails under ``CI=true`` when it cannot start."""
 
 from __future__ import annotations
 
@@ -28,6 +34,8 @@ from sqlalchemy import create_engine
 
 from otel_diag.config import load_settings
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
+from otel_diag.store import open_storage
+from otel_diag.store.port import Storage
 from otel_diag.store.sql import migrate
 from otel_diag.store.sql.engine import TenantDBManager
 
@@ -171,6 +179,97 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'otel_diag.db'}"
     return str(request.getfixturevalue("make_pg_database")(empty=True))
+
+
+@pytest.fixture(scope="session")
+def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A FerretDB on a free loopback port for the whole run: its ``mongodb://`` base URL."""
+    from tests.e2e.processes import Proc, child_env, free_port, listening, wait_until
+    from tests.peers import peer_binary
+
+    binary = peer_binary("ferretdb")  # skips locally, fails under CI=true, if unbuildable
+    data = tmp_path_factory.mktemp("ferretdb")
+    port = free_port()
+    argv = [
+        str(binary),
+        "--handler=sqlite",
+        f"--sqlite-url=file:{data}/",
+        f"--listen-addr=127.0.0.1:{port}",
+        "--log-level=error",
+    ]
+    proc = Proc("ferretdb", argv, data / "ferretdb.log", child_env()).start()
+    try:
+        wait_until(lambda: listening(port), timeout=60, what="FerretDB's port", procs=[proc])
+    except AssertionError as exc:
+        proc.stop()
+        if IN_CI:
+            pytest.fail(f"FerretDB did not start (CI=true: MongoDB tests must run): {exc}")
+        pytest.skip(f"FerretDB did not start: {exc}")
+    yield f"mongodb://127.0.0.1:{port}"
+    proc.stop()
+
+
+@pytest.fixture
+def make_mongo_database(ferretdb: str) -> Iterator[Callable[[], str]]:
+    """Factory: a new (empty) MongoDB database per call, as a ``mongodb://`` URL; dropped
+    after the test with every tenant database derived from it."""
+    import pymongo
+
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"otel_diag_t_{uuid.uuid4().hex[:12]}"
+        created.append(name)
+        return f"{ferretdb}/{name}"
+
+    yield make
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        ferretdb, serverSelectionTimeoutMS=3000
+    )
+    try:
+        for db in client.list_database_names():
+            if any(db == n or db.startswith(n + "__") for n in created):
+                client.drop_database(db)
+    except pymongo.errors.PyMongoError:
+        pass  # a test that stopped the server: nothing left to drop that matters
+    finally:
+        client.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mongodb"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store for behaviour tests of the storage port, on each backend."""
+    if request.param == "mongodb":
+        return str(request.getfixturevalue("make_mongo_database")())
+    if request.param == "sqlite":
+        path = tmp_path / "otel_diag.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        return f"sqlite:///{path}"
+    return str(request.getfixturevalue("make_pg_database")())
+
+
+@pytest.fixture
+def storage(store_url: str) -> Iterator[Storage]:
+    """The storage port over ``store_url`` (SQLite, PostgreSQL or MongoDB)."""
+    opened = open_storage(load_settings(database_url=store_url), store_url)
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture
+def store_exporter(storage: Storage) -> Iterator[ErrorLogSpanExporter]:
+    exp = ErrorLogSpanExporter(manager=storage, settings=storage.settings)
+    yield exp
+    exp.shutdown()
+
+
+@pytest.fixture
+def store_tracer(store_exporter: ErrorLogSpanExporter) -> Iterator[Tracer]:
+    """A real SDK tracer whose spans go synchronously through the exporter to ``storage``."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "test-svc"}))
+    provider.add_span_processor(SimpleSpanProcessor(store_exporter))
+    yield provider.get_tracer("otel-diag-tests")
+    provider.shutdown()
 
 
 @pytest.fixture

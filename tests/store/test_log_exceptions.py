@@ -10,15 +10,13 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import select
 
 from otel_diag.projection.ids import run_uuid
 from otel_diag.spans.from_otlp_logs import decode_logs_protobuf
 from otel_diag.spans.from_sdk import from_readable_span
 from otel_diag.spans.record import SpanRecord
+from otel_diag.store.port import Storage
 from otel_diag.store.sink import SpanSink
-from otel_diag.store.sql.engine import TenantDBManager
-from otel_diag.store.sql.models import error_logs, runs
 from tests.logs_sdk import as_request, sdk_logger
 
 
@@ -50,42 +48,36 @@ def tool_failure_logged(run_id: str) -> tuple[list[SpanRecord], list[SpanRecord]
     return span_records, decode_logs_protobuf(request.SerializeToString()).records
 
 
-def stored(manager: TenantDBManager, run_id: str) -> list[tuple[str, str, str]]:
-    with manager.get_engine().connect() as conn:
-        return [
-            tuple(r)
-            for r in conn.execute(
-                select(error_logs.c.step_name, error_logs.c.error_type, error_logs.c.recorded_as)
-            )
-        ]
+def stored(storage: Storage, run_id: str) -> list[tuple[str | None, str, str | None]]:
+    errors = storage.tenant().errors(run_uuid(run_id, ""))
+    return [(e.step_name, e.error_type, e.recorded_as) for e in errors]
 
 
 @pytest.mark.parametrize("order", ["span first", "log first", "one batch"])
 def test_a_logged_exception_and_the_spans_event_are_one_failure(
-    manager: TenantDBManager, order: str
+    storage: Storage, order: str
 ) -> None:
     spans, logs = tool_failure_logged("logged-1")
-    sink = SpanSink(manager)
+    sink = SpanSink(storage)
     batches = {"span first": [spans, logs], "log first": [logs, spans], "one batch": [spans + logs]}
 
     for batch in batches[order]:
         sink.write(batch)
 
-    assert stored(manager, "logged-1") == [("lookup", "LookupError", "event")]
+    assert stored(storage, "logged-1") == [("lookup", "LookupError", "event")]
 
 
 def test_a_logged_exception_whose_span_never_arrives_is_an_error_of_that_run(
-    manager: TenantDBManager,
+    storage: Storage,
 ) -> None:
     spans, logs = tool_failure_logged("logged-2")
     root = [s for s in spans if s.is_root]
 
-    SpanSink(manager).write(root + logs)
+    SpanSink(storage).write(root + logs)
 
     # Named after the function that logged it (code.function.name), as no step is known.
-    assert stored(manager, "logged-2") == [("tool_failure_logged", "LookupError", "log")]
-    with manager.get_engine().connect() as conn:
-        status = conn.execute(
-            select(runs.c.status).where(runs.c.id == run_uuid("logged-2", ""))
-        ).scalar_one()
-    assert status == "ok"  # the run's root says it ended well; the error is on record
+    assert stored(storage, "logged-2") == [("tool_failure_logged", "LookupError", "log")]
+    run = storage.tenant().run(run_uuid("logged-2", ""))
+    assert (
+        run is not None and run.status == "ok"
+    )  # the run's root says it ended well; the error is on record

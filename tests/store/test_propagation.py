@@ -1,4 +1,4 @@
-"""One failure, one error row, however the spans of a trace arrive (SQLite and PostgreSQL).
+"""One failure, one error row, however the spans of a trace arrive (SQLite, PostgreSQL, MongoDB).
 
 The spans come from the real OpenTelemetry SDK: ``start_as_current_span`` records an
 exception on every span it leaves, exactly as an app's tool -> agent -> workflow nesting
@@ -16,12 +16,10 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from sqlalchemy import func, select
 
 from otel_diag.projection.ids import run_uuid
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.sql.engine import TenantDBManager
-from otel_diag.store.sql.models import error_logs, error_propagations, runs
+from otel_diag.store.port import Storage
 
 EXPECTED = [
     ("search", 1, None),
@@ -62,17 +60,17 @@ def failing_run(run_id: str, *, attempts: int = 3) -> list[ReadableSpan]:
     return list(memory.get_finished_spans())
 
 
-def stored(manager: TenantDBManager, run_id: str) -> tuple[list[tuple[Any, ...]], int]:
+def stored(storage: Storage, run_id: str) -> tuple[list[tuple[Any, ...]], int]:
     """(step, attempt, propagated_to) of the run's error rows, and its error_count."""
+    store = storage.tenant()
     rid = run_uuid(run_id, "")
-    with manager.get_engine().connect() as conn:
-        rows = conn.execute(
-            select(error_logs.c.step_name, error_logs.c.attempt, error_logs.c.propagated_to)
-            .where(error_logs.c.run_id == rid)
-            .order_by(error_logs.c.attempt)
-        ).all()
-        count = conn.execute(select(runs.c.error_count).where(runs.c.id == rid)).scalar_one()
-    return [tuple(r) for r in rows], count
+    rows = sorted(store.errors(rid), key=lambda e: e.attempt)
+    run = store.run(rid)
+    assert run is not None
+    out = [
+        (e.step_name, e.attempt, list(e.propagated_to) if e.propagated_to else None) for e in rows
+    ]
+    return out, run.error_count
 
 
 def batches(spans: Sequence[ReadableSpan], rng: random.Random) -> list[list[ReadableSpan]]:
@@ -82,10 +80,10 @@ def batches(spans: Sequence[ReadableSpan], rng: random.Random) -> list[list[Read
     return [order[a:b] for a, b in zip([0, *cuts], [*cuts, len(order)], strict=True)]
 
 
-def test_a_propagated_exception_with_retries_is_one_row_per_attempt(exporter, manager):
-    exporter.export(failing_run("run-1"))
+def test_a_propagated_exception_with_retries_is_one_row_per_attempt(store_exporter, storage):
+    store_exporter.export(failing_run("run-1"))
 
-    assert stored(manager, "run-1") == (EXPECTED, 3)
+    assert stored(storage, "run-1") == (EXPECTED, 3)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +91,7 @@ def test_a_propagated_exception_with_retries_is_one_row_per_attempt(exporter, ma
     ["children first, one batch each", "parents first, one batch each", "parents first"],
 )
 def test_parents_arriving_before_their_children_converge_to_the_same_rows(
-    exporter: ErrorLogSpanExporter, manager: TenantDBManager, arrival: str
+    store_exporter: ErrorLogSpanExporter, storage: Storage, arrival: str
 ) -> None:
     spans = failing_run("run-2")  # the SDK's order: children end (and export) first
     if arrival.startswith("parents first"):
@@ -101,48 +99,47 @@ def test_parents_arriving_before_their_children_converge_to_the_same_rows(
     parts = [[s] for s in spans] if arrival.endswith("one batch each") else [spans]
 
     for part in parts:
-        exporter.export(part)
+        store_exporter.export(part)
 
-    assert stored(manager, "run-2") == (EXPECTED, 3)
+    assert stored(storage, "run-2") == (EXPECTED, 3)
 
 
-def test_any_order_and_grouping_of_arrival_gives_the_same_rows(exporter, manager):
+def test_any_order_and_grouping_of_arrival_gives_the_same_rows(store_exporter, storage):
     rng = random.Random(7)
     for case in range(6):
         run_id = f"shuffled-{case}"
         for part in batches(failing_run(run_id), rng):
-            exporter.export(part)
+            store_exporter.export(part)
 
-        assert stored(manager, run_id) == (EXPECTED, 3), case
+        assert stored(storage, run_id) == (EXPECTED, 3), case
 
 
-def test_re_sending_a_trace_in_any_order_changes_nothing(exporter, manager):
+def test_re_sending_a_trace_in_any_order_changes_nothing(store_exporter, storage):
     spans = failing_run("run-3")
-    exporter.export(spans)
-    with manager.get_engine().connect() as conn:
-        copies = conn.execute(select(func.count()).select_from(error_propagations)).scalar_one()
+    store_exporter.export(spans)
+    store = storage.tenant()
+    rid = run_uuid("run-3", "")
+    first = (store.errors(rid), store.steps(rid), store.error_summary(rid))
 
-    exporter.export(spans[::-1])
+    store_exporter.export(spans[::-1])
     for span in spans:
-        exporter.export([span])
+        store_exporter.export([span])
 
-    assert stored(manager, "run-3") == (EXPECTED, 3)
-    with manager.get_engine().connect() as conn:
-        again = conn.execute(select(func.count()).select_from(error_propagations)).scalar_one()
-    assert copies == again == 2
+    assert stored(storage, "run-3") == (EXPECTED, 3)
+    assert (store.errors(rid), store.steps(rid), store.error_summary(rid)) == first
 
 
-def test_a_parent_failing_with_a_different_exception_is_a_second_failure(tracer, manager):
+def test_a_parent_failing_with_a_different_exception_is_a_second_failure(store_tracer, storage):
     run_id = str(uuid.uuid4())
     with (
         pytest.raises(RuntimeError),
-        tracer.start_as_current_span(
+        store_tracer.start_as_current_span(
             "invoke_workflow trip",
             attributes={"otel_diag.run.id": run_id, "gen_ai.operation.name": "invoke_workflow"},
         ),
     ):
         try:
-            with tracer.start_as_current_span(
+            with store_tracer.start_as_current_span(
                 "execute_tool search",
                 attributes={
                     "gen_ai.operation.name": "execute_tool",
@@ -153,7 +150,7 @@ def test_a_parent_failing_with_a_different_exception_is_a_second_failure(tracer,
         except ConnectionError as exc:
             raise RuntimeError("search failed, giving up") from exc
 
-    rows, count = stored(manager, run_id)
+    rows, count = stored(storage, run_id)
 
     assert count == 2
     assert sorted(r[0] for r in rows) == ["invoke_workflow trip", "search"]

@@ -8,16 +8,13 @@ from typing import Any
 from sqlalchemy import Connection, case, func, or_, select
 
 from otel_diag.rows import RULES_PROVIDER, FailedRun, GroupDiagnosis, to_json
+from otel_diag.store.rules import CHOSEN_FALLBACKS as CHOSEN_FALLBACKS
 from otel_diag.store.sql.expressions import NO_MODEL
 from otel_diag.store.sql.models import diagnostic_reports, runs, steps
 from otel_diag.timewindow import as_utc
 
 DIAGNOSIS_ERROR = "error"
 """``runs.diagnosis_state`` of a run whose diagnosis kept failing (see diagnosis_queue)."""
-
-
-CHOSEN_FALLBACKS = frozenset({"mode_rules", "spend_cap"})
-"""``fallback_reason`` values that are a configured choice, not a failed LLM diagnosis."""
 
 
 def finished_runs(conn: Connection, since: datetime) -> tuple[int, int]:

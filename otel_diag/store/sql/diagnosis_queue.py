@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, and_, case, func, insert, or_, select
 
 from otel_diag.rows import RULES_PROVIDER, DiagnosisState, Report
 from otel_diag.store.port import Claim
+from otel_diag.store.rules import orphan_wait_for as orphan_wait_for
 from otel_diag.store.sql import queries
 from otel_diag.store.sql.models import diagnostic_reports, runs
 from otel_diag.store.sql.transactions import write_transaction
@@ -57,11 +58,6 @@ def _claimable(now: datetime, lease: float) -> Any:
             ),
         ),
     )
-
-
-def orphan_wait_for(decision_wait: float) -> float:
-    """How long a run without its root span stays quiet before it is diagnosed anyway."""
-    return max(60.0, 6 * decision_wait)
 
 
 def claim_ready(

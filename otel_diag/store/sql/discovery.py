@@ -15,9 +15,6 @@ there is no ``default`` tenant unless a key names it. Storage is listed per layo
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +24,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from otel_diag.config import DEFAULT_TENANT
-from otel_diag.store.port import TenantLimitReached
+from otel_diag.store.tenant_budget import NewTenantBudget as NewTenantBudget
 from otel_diag.tenants import TENANT_ID_RE, configured_tenants
 
 if TYPE_CHECKING:
@@ -121,38 +118,3 @@ def discover(manager: TenantDBManager) -> list[str]:
         logger.debug("otel-diag: cannot list the tenants on storage: %s", exc)
     others = sorted(t for t in found if t != DEFAULT_TENANT and TENANT_ID_RE.match(t))
     return [DEFAULT_TENANT, *others] if DEFAULT_TENANT in found else others
-
-
-class NewTenantBudget:
-    """At most ``per_minute`` tenants created per minute (trusted-mode ingest, where any
-    client names its tenant and each one costs a database or schema and its connections).
-    Tenants that already exist on storage or are configured never count."""
-
-    WINDOW_S = 60.0
-    KNOWN_TTL_S = 10.0
-
-    def __init__(self, manager: TenantDBManager, per_minute: int) -> None:
-        self._manager = manager
-        self.per_minute = per_minute
-        self._created: deque[float] = deque()
-        self._known: set[str] = set()
-        self._known_at = -self.KNOWN_TTL_S
-        self._lock = threading.Lock()
-
-    def admit(self, tenant: str) -> None:
-        """Return if ``tenant`` exists or fits the budget; else :class:`TenantLimitReached`."""
-        settings = self._manager.settings
-        if tenant in configured_tenants(settings.api_keys, settings.tenant):
-            return
-        with self._lock:
-            now = time.monotonic()
-            if tenant not in self._known and now - self._known_at >= self.KNOWN_TTL_S:
-                self._known, self._known_at = set(discover(self._manager)), now
-            if tenant in self._known:
-                return
-            while self._created and now - self._created[0] >= self.WINDOW_S:
-                self._created.popleft()
-            if len(self._created) >= self.per_minute:
-                raise TenantLimitReached(tenant, self._created[0] + self.WINDOW_S - now)
-            self._created.append(now)
-            self._known.add(tenant)

@@ -21,11 +21,11 @@ from sqlalchemy import Connection, and_, func, select
 
 from otel_diag.rows import ErrorGroup, GroupDiagnosis, to_json
 from otel_diag.store.port import GroupOrder
+from otel_diag.store.rules import MAX_GROUP_NAMES
 from otel_diag.store.sql.models import diagnostic_reports, error_logs, runs
 from otel_diag.timewindow import as_utc
 
-MAX_NAMES = 10
-"""Services and agents listed per group (the busiest groups touch many)."""
+MAX_NAMES = MAX_GROUP_NAMES
 
 
 def _window(since: datetime | None, until: datetime | None) -> list[Any]:

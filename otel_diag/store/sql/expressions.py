@@ -12,12 +12,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, literal_column, true
 from sqlalchemy.sql import ColumnElement
 
+from otel_diag.store.rules import NO_AGENT as NO_AGENT
+from otel_diag.store.rules import NO_MODEL as NO_MODEL
+from otel_diag.store.rules import rate as rate
+from otel_diag.store.rules import rounded as rounded
 from otel_diag.timewindow import as_utc
-
-NO_AGENT = "(no agent)"
-
-
-NO_MODEL = "(no model)"
 
 
 def between(column: Any, since: datetime | None, until: datetime | None) -> ColumnElement[bool]:
@@ -54,11 +53,3 @@ def minute_bucket(conn: Connection, column: Any) -> ColumnElement[str]:
     if conn.dialect.name == "postgresql":
         return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24:MI")
     return func.substr(column, 1, 16)
-
-
-def rate(failed: int, finished: int) -> float | None:
-    return round(failed / finished, 4) if finished else None
-
-
-def rounded(value: Any, digits: int = 1) -> float | None:
-    return None if value is None else round(float(value), digits)

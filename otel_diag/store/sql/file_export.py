@@ -16,89 +16,17 @@ from sqlalchemy import JSON, Connection, DateTime, Table, Text, Uuid, cast, func
 from sqlalchemy.sql import ColumnElement, Select
 
 from otel_diag.store.port import ExportFilter
+from otel_diag.store.rules import EXPORT_COLUMNS, EXPORT_JSON_COLUMNS
 from otel_diag.store.sql.models import error_logs, runs, steps
 from otel_diag.timewindow import as_utc
 
-# table name -> (table, exported columns in file order, the time column filters apply to)
+# table name -> (table, exported columns in file order, the time column filters apply to);
+# the columns are every backend's (otel_diag.store.rules.EXPORT_COLUMNS).
 EXPORTS: dict[str, tuple[Table, tuple[str, ...], str]] = {
-    "errors": (
-        error_logs,
-        (
-            "id",
-            "run_id",
-            "step_id",
-            "step_name",
-            "source",
-            "error_category",
-            "error_type",
-            "error_message",
-            "stack_trace",
-            "context",
-            "attempt",
-            "created_at",
-            "trace_id",
-            "span_id",
-            "model",
-            "input_tokens",
-            "output_tokens",
-            "cost_usd",
-            "fingerprint",
-        ),
-        "created_at",
-    ),
-    "runs": (
-        runs,
-        (
-            "id",
-            "trace_id",
-            "name",
-            "service_name",
-            "agent_name",
-            "status",
-            "started_at",
-            "ended_at",
-            "step_count",
-            "llm_calls",
-            "tool_calls",
-            "input_tokens",
-            "output_tokens",
-            "cost_usd",
-            "unpriced_tokens",
-            "error_count",
-            "diagnosis_state",
-            "diagnosed_at",
-        ),
-        "started_at",
-    ),
-    "steps": (
-        steps,
-        (
-            "id",
-            "run_id",
-            "trace_id",
-            "span_id",
-            "parent_span_id",
-            "step_name",
-            "kind",
-            "status",
-            "started_at",
-            "ended_at",
-            "duration_ms",
-            "model",
-            "provider",
-            "input_tokens",
-            "output_tokens",
-            "cost_usd",
-            "cost_reported_usd",
-            "cost_computed_usd",
-            "cost_source",
-            "attempt",
-            "error_type",
-        ),
-        "started_at",
-    ),
+    name: (table, *EXPORT_COLUMNS[name])
+    for name, table in (("errors", error_logs), ("runs", runs), ("steps", steps))
 }
-JSON_COLUMNS = frozenset({"context"})
+JSON_COLUMNS = EXPORT_JSON_COLUMNS
 """Columns holding JSON text (a JSON export parses them back into objects)."""
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, case, func, select
 
 from otel_diag.redact import truncate
 from otel_diag.rows import FINISHED, RunStatus, to_json
+from otel_diag.store.rules import EXCERPT_CHARS
 from otel_diag.store.sql.expressions import NO_MODEL, minute_bucket, rate
 from otel_diag.store.sql.models import diagnostic_reports, error_logs, runs, steps
 from otel_diag.timewindow import as_utc
@@ -102,10 +103,6 @@ def monitor_snapshot(
         "latest_errors": latest_errors(conn, errors),
         "latest_diagnoses": latest_diagnoses(conn, diagnoses),
     }
-
-
-EXCERPT_CHARS = 300
-"""Characters of a message or root cause a dashboard row shows (the rest is marked as cut)."""
 
 
 def _excerpt(row: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, case, func, select
 from sqlalchemy.sql import ColumnElement
 
 from otel_diag.rows import to_json
+from otel_diag.store.rules import MISMATCH_ABSOLUTE, MISMATCH_RELATIVE
 from otel_diag.store.sql.expressions import (
     NO_AGENT,
     NO_MODEL,
@@ -25,13 +26,6 @@ from otel_diag.store.sql.expressions import (
     rounded,
 )
 from otel_diag.store.sql.models import error_logs, runs, steps
-
-MISMATCH_RELATIVE = 0.01
-"""A reported cost disagrees with the computed one when they differ by more than 1 % ..."""
-
-
-MISMATCH_ABSOLUTE = 1e-6
-"""... and by more than a millionth of a dollar (rounding noise on tiny calls)."""
 
 
 def _percentiles(
