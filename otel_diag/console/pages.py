@@ -58,7 +58,7 @@ def _store(request: Request) -> tuple[str, TenantStore | None]:
     view creates and migrates a database for a made-up tenant)."""
     ctx = session.context(request)
     tenant = session.page_tenant(request)
-    if ctx.tenancy.trusted and tenant not in ctx.storage.discover_tenants():
+    if ctx.tenancy.trusted and tenant not in session.known_tenants(request):
         return tenant, None
     return tenant, ctx.storage.tenant(tenant)
 

@@ -76,7 +76,7 @@ def page(request: Request, template: str, *, status: int = 200, **values: Any) -
         csrf=session.csrf_token(request),
         csrf_field=session.CSRF_FIELD,
         key_mode=not trusted,
-        tenants=ctx.storage.discover_tenants() if trusted else [],
+        tenants=session.known_tenants(request) if trusted else [],
         version=__version__,
         **values,
     )

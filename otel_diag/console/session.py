@@ -56,6 +56,14 @@ def context(request: Request) -> ConsoleContext:
     return ctx
 
 
+def known_tenants(request: Request) -> list[str]:
+    """Trusted mode: the tenants storage holds (read once per request)."""
+    known: list[str] | None = getattr(request.state, "known_tenants", None)
+    if known is None:
+        known = request.state.known_tenants = context(request).storage.discover_tenants()
+    return known
+
+
 def page_tenant(request: Request) -> str:
     """The tenant this browser may read (:class:`LoginRequired` without a valid key)."""
     tenancy = context(request).tenancy
