@@ -10,8 +10,7 @@ requested 30 times after 3 warm-ups.
 Printed per page: p50 and p95 of the server's time (the ``Server-Timing`` header every
 console page carries: from the request reaching the route to the response being ready) and
 the p95 of the loopback round trip, next to the same run's round-trip baselines
-``/healthz`` (no database) and ``GET /api/runs?limit=50`` (the REST API's list): a
-round trip on this machine carries a fixed ~40 ms that ``/healthz`` shows as well,
+``/healthz`` (no database) and ``GET /api/runs?limit=50`` (the REST API's list),
 and the page weight of the 200-step run's detail page (HTML plus its CSS and JS; no other
 asset exists). Targets: Overview, Runs and Run detail p95 < 300 ms; that page < 500 KB.
 """

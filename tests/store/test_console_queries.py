@@ -1,5 +1,5 @@
 """The web console's port methods: the run list (filters, text, sort, pages), activity per
-time bucket, and the latest diagnoses, on SQLite and PostgreSQL alike."""
+time bucket, and the latest diagnoses, through the storage port on every backend."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from opentelemetry.trace import StatusCode
 
 from otel_diag.rows import Report
 from otel_diag.sdk.exporter import ErrorLogSpanExporter
-from otel_diag.store.port import RunQuery
-from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.port import RunQuery, Storage
 from tests.factories import exception_event, make_span
 
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
@@ -53,46 +52,46 @@ def _run(
     exporter.export([span])
 
 
-def _names(manager: TenantDBManager, **query: object) -> list[str | None]:
-    return [r.name for r in manager.tenant("default").find_runs(RunQuery(**query))]  # type: ignore[arg-type]
+def _names(storage: Storage, **query: object) -> list[str | None]:
+    return [r.name for r in storage.tenant("default").find_runs(RunQuery(**query))]  # type: ignore[arg-type]
 
 
 def test_find_runs_filters_sorts_and_pages(
-    manager: TenantDBManager, exporter: ErrorLogSpanExporter
+    storage: Storage, store_exporter: ErrorLogSpanExporter
 ) -> None:
-    _run(exporter, "Plan_Trip", service="travel", minute=0, duration_ms=300)
-    _run(exporter, "book hotel", service="travel", minute=1, duration_ms=900, failed=True)
-    _run(exporter, "summarize 100%", service="notes", minute=2, duration_ms=50)
-    _run(exporter, "search", service="notes", minute=3, duration_ms=10, root=False)
+    _run(store_exporter, "Plan_Trip", service="travel", minute=0, duration_ms=300)
+    _run(store_exporter, "book hotel", service="travel", minute=1, duration_ms=900, failed=True)
+    _run(store_exporter, "summarize 100%", service="notes", minute=2, duration_ms=50)
+    _run(store_exporter, "search", service="notes", minute=3, duration_ms=10, root=False)
 
     # a run whose root never arrived has no name yet
-    assert _names(manager)[:3] == [None, "summarize 100%", "book hotel"]
-    assert _names(manager, status="failed") == ["book hotel"]
-    assert _names(manager, service="travel") == ["book hotel", "Plan_Trip"]
-    assert _names(manager, text="plan_") == ["Plan_Trip"]  # case-insensitive
-    assert _names(manager, text="100%") == ["summarize 100%"]  # % is a plain character
-    assert _names(manager, text="_") == ["Plan_Trip"]  # so is _
+    assert _names(storage)[:3] == [None, "summarize 100%", "book hotel"]
+    assert _names(storage, status="failed") == ["book hotel"]
+    assert _names(storage, service="travel") == ["book hotel", "Plan_Trip"]
+    assert _names(storage, text="plan_") == ["Plan_Trip"]  # case-insensitive
+    assert _names(storage, text="100%") == ["summarize 100%"]  # % is a plain character
+    assert _names(storage, text="_") == ["Plan_Trip"]  # so is _
     longest_first = ["book hotel", "Plan_Trip", "summarize 100%", None]
-    assert _names(manager, sort="duration") == longest_first
-    assert _names(manager, sort="duration", descending=False) == longest_first[::-1]
+    assert _names(storage, sort="duration") == longest_first
+    assert _names(storage, sort="duration", descending=False) == longest_first[::-1]
     # no run has a cost (no LLM call): they tie, newest first
-    assert _names(manager, sort="cost", descending=False) == _names(manager)
-    assert _names(manager, limit=2, offset=1) == ["summarize 100%", "book hotel"]
-    assert _names(manager, since=T0 + timedelta(minutes=1), until=T0 + timedelta(minutes=2)) == [
+    assert _names(storage, sort="cost", descending=False) == _names(storage)
+    assert _names(storage, limit=2, offset=1) == ["summarize 100%", "book hotel"]
+    assert _names(storage, since=T0 + timedelta(minutes=1), until=T0 + timedelta(minutes=2)) == [
         "book hotel"
     ]
-    trace_id = manager.tenant("default").find_runs(RunQuery(text="hotel"))[0].trace_id
-    assert _names(manager, text=trace_id[4:20].upper()) == ["book hotel"]
+    trace_id = storage.tenant("default").find_runs(RunQuery(text="hotel"))[0].trace_id
+    assert _names(storage, text=trace_id[4:20].upper()) == ["book hotel"]
 
 
 def test_activity_counts_runs_per_bucket_aligned_on_the_epoch(
-    manager: TenantDBManager, exporter: ErrorLogSpanExporter
+    storage: Storage, store_exporter: ErrorLogSpanExporter
 ) -> None:
-    _run(exporter, "a", service="s", minute=0, duration_ms=5)
-    _run(exporter, "b", service="s", minute=1, duration_ms=5, failed=True)
-    _run(exporter, "c", service="s", minute=7, duration_ms=5)
-    _run(exporter, "d", service="s", minute=8, duration_ms=5, root=False)
-    store = manager.tenant("default")
+    _run(store_exporter, "a", service="s", minute=0, duration_ms=5)
+    _run(store_exporter, "b", service="s", minute=1, duration_ms=5, failed=True)
+    _run(store_exporter, "c", service="s", minute=7, duration_ms=5)
+    _run(store_exporter, "d", service="s", minute=8, duration_ms=5, root=False)
+    store = storage.tenant("default")
     buckets = store.activity(T0 - timedelta(hours=1), T0 + timedelta(hours=1), timedelta(minutes=5))
     assert [(b.start, b.runs, b.finished, b.failed) for b in buckets] == [
         (T0, 2, 2, 1),
@@ -126,11 +125,11 @@ def _report(run_id: uuid.UUID, when: datetime, cause: str) -> Report:
 
 
 def test_latest_reports_are_the_newest_of_any_run(
-    manager: TenantDBManager, exporter: ErrorLogSpanExporter
+    storage: Storage, store_exporter: ErrorLogSpanExporter
 ) -> None:
-    _run(exporter, "x", service="s", minute=0, duration_ms=5, failed=True)
-    _run(exporter, "y", service="s", minute=1, duration_ms=5, failed=True)
-    store = manager.tenant("default")
+    _run(store_exporter, "x", service="s", minute=0, duration_ms=5, failed=True)
+    _run(store_exporter, "y", service="s", minute=1, duration_ms=5, failed=True)
+    store = storage.tenant("default")
     x, y = (r.id for r in store.find_runs(RunQuery(sort="name", descending=False)))
     for i, (run, cause) in enumerate([(x, "first"), (y, "second"), (x, "third")]):
         store.insert_report(_report(run, T0 + timedelta(minutes=i), cause))
@@ -139,7 +138,7 @@ def test_latest_reports_are_the_newest_of_any_run(
 
 
 def test_a_report_of_a_run_with_two_error_shapes_is_the_latest_diagnosis_of_both_groups(
-    manager: TenantDBManager, exporter: ErrorLogSpanExporter
+    storage: Storage, store_exporter: ErrorLogSpanExporter
 ) -> None:
     start = int(T0.timestamp() * 1e9)
     spans = [
@@ -153,8 +152,8 @@ def test_a_report_of_a_run_with_two_error_shapes_is_the_latest_diagnosis_of_both
         )
         for i, tool in enumerate(("search", "book"))
     ]
-    exporter.export(spans)
-    store = manager.tenant("default")
+    store_exporter.export(spans)
+    store = storage.tenant("default")
     (run,) = store.find_runs(RunQuery())
     store.insert_report(_report(run.id, T0 + timedelta(minutes=1), "both broke"))
     groups = store.error_groups(since=T0 - timedelta(hours=1))
