@@ -19,6 +19,7 @@ from otel_diag.cli.common import fail, open_tenant
 from otel_diag.cli.notice import mark_initialized
 from otel_diag.cli.options import json_option
 from otel_diag.config import Settings, load_settings, with_overrides
+from otel_diag.store import open_storage
 
 _SCHEMES = {
     "postgres://": "postgresql+psycopg://",
@@ -50,6 +51,7 @@ def backend_url(backend: str | None, connection: str | None, home: Path) -> tupl
             url = f"sqlite:///{Path(url).expanduser().resolve()}"
         found = "postgresql" if url.startswith("postgresql") else url.split(":", 1)[0]
         found = "sqlite" if found.startswith("sqlite") else found
+        found = "mongodb" if found.startswith("mongodb") else found
         if backend and backend != found:
             raise click.UsageError(f"--backend {backend} does not match --connection ({found})")
         return found, url
@@ -57,6 +59,8 @@ def backend_url(backend: str | None, connection: str | None, home: Path) -> tupl
         raise click.UsageError(
             "--backend postgresql needs --connection postgresql://user:password@host:5432/db"
         )
+    if backend == "mongodb":
+        raise click.UsageError("--backend mongodb needs --connection mongodb://host:27017/db")
     return "sqlite", f"sqlite:///{home / 'otel_diag.db'}"
 
 
@@ -85,7 +89,7 @@ def write_config(path: Path, text: str) -> None:
 @click.command("init")
 @click.option(
     "--backend",
-    type=click.Choice(["sqlite", "postgresql"]),
+    type=click.Choice(["sqlite", "postgresql", "mongodb"]),
     default=None,
     help="Database kind (default: sqlite, or what --connection names).",
 )
@@ -94,7 +98,8 @@ def write_config(path: Path, text: str) -> None:
     "--database-url",
     "connection",
     default=None,
-    help="Database URL (postgresql://user:pw@host/db) or an SQLite file path.",
+    help="Database URL (postgresql://user:pw@host/db, mongodb://host:27017/db) or an SQLite "
+    "file path.",
 )
 @click.option("--tenant", default=None, help="Tenant whose database to create and check.")
 @click.option("--force", is_flag=True, help="Overwrite an existing config.toml.")
@@ -133,16 +138,12 @@ def _create_or_migrate(settings: Settings) -> str | None:
     """Create or migrate the tenant's database (a one-line error if it will not open) and
     return its schema revision.
 
-    Setup, not a read: it talks to the SQL storage itself, the one implementation that
-    has a schema to create.
+    Opening a tenant creates its schema (SQL: migrations; MongoDB: the indexes); the
+    revision is the storage layout's version.
     """
-    from otel_diag.store.sql.engine import TenantDBManager
-    from otel_diag.store.sql.migrate import current_revision
-
-    storage = TenantDBManager(settings.resolved_database_url, settings)
+    storage = open_storage(settings)
     try:
-        open_tenant(storage, settings)
-        return current_revision(storage.get_engine(settings.tenant))
+        return open_tenant(storage, settings).schema_revision()
     finally:
         storage.dispose()
 

@@ -330,6 +330,12 @@ class TenantStore(Protocol):
         """``"ok"`` when writes would succeed now, else what is wrong (safe to show anyone)."""
         ...
 
+    def schema_revision(self) -> str | None:
+        """The version of the tenant's storage layout (``otel-diag init`` shows it): the
+        Alembic revision on SQL, the collections' layout version on MongoDB; None when the
+        storage has none yet."""
+        ...
+
 
 class Storage(Protocol):
     """Every tenant's data behind one database URL."""

@@ -1,5 +1,8 @@
-"""The collections' indexes, created on a tenant's first use (``createIndexes`` is a no-op
-for indexes that exist), and the layout version ``schema_revision`` reports.
+"""The collections' indexes, created on a tenant's first use, and the layout version
+``schema_revision`` reports.
+
+Only the missing indexes are created: ``createIndexes`` of indexes that exist is a no-op on
+MongoDB, but FerretDB v1.24 closes the connection instead of answering.
 
 Plain ascending/descending indexes only: FerretDB v1.24 refuses partial indexes
 (``partialFilterExpression``) and its SQLite handler answers only ``_id`` equality from an
@@ -46,9 +49,12 @@ INDEXES: dict[str, list[IndexModel]] = {
 
 
 def ensure_indexes(db: Database[dict[str, Any]]) -> None:
-    """Create the collections' indexes (a no-op when they exist) and stamp the layout."""
+    """Create the collections' missing indexes and stamp the layout."""
     for collection, indexes in INDEXES.items():
-        db[collection].create_indexes(indexes)
+        present = set(db[collection].index_information())
+        missing = [i for i in indexes if i.document["name"] not in present]
+        if missing:
+            db[collection].create_indexes(missing)
     db.meta.update_one({"_id": "schema"}, {"$set": {"version": SCHEMA_VERSION}}, upsert=True)
 
 

@@ -58,6 +58,18 @@ def _try(db: Database, keys: list[str], owner: str, lease: float) -> bool:
 
 
 @contextmanager
+def taken(db: Database, key: str, *, lease: float = LEASE_S) -> Iterator[bool]:
+    """Try once to hold ``key`` for the block: yields whether it was free (never waits)."""
+    owner = uuid.uuid4().hex
+    got = _try(db, [key], owner, lease)
+    try:
+        yield got
+    finally:
+        if got:
+            db.locks.delete_many({"_id": {"$in": [key]}, "owner": owner})
+
+
+@contextmanager
 def held(
     db: Database, keys: Iterable[str], *, timeout: float, lease: float = LEASE_S
 ) -> Iterator[None]:

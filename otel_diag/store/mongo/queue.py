@@ -8,8 +8,12 @@ seconds; a report is stored only when the claim is still the caller's. Each clai
 atomic ``find_one_and_update`` whose filter repeats the readiness test, so two workers
 never take one run (where the SQL queue uses ``FOR UPDATE SKIP LOCKED``).
 
-Without transactions, :func:`complete` first ends the claim (the atomic test of
-ownership), then inserts the report; if that insert fails the run goes back to pending.
+A claim, a completion, a release and a parking each test the run's state and change it
+while holding the run's lock document (:mod:`otel_diag.store.mongo.locks`, the one writers
+take): ``find_one_and_update`` alone is not atomic on FerretDB v1.24 (two workers racing for
+the same runs both got them), and the lock makes the test-and-set one step on any server.
+Without transactions, :func:`complete` first ends the claim, then inserts the report; if
+that insert fails the run goes back to pending.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pymongo.database import Database
 
 from otel_diag.rows import RULES_PROVIDER, DiagnosisState, Report, RunStatus
 from otel_diag.store.mongo.codec import from_us, to_doc, to_us, typed
+from otel_diag.store.mongo.locks import held, taken
 from otel_diag.store.port import Claim
 from otel_diag.store.rules import orphan_wait_for
 
@@ -93,10 +98,28 @@ def claim_ready(
         .limit(limit)
     ]
     claims = []
-    for run_id in candidates:  # another worker may take some first: skip those
-        if db.runs.find_one_and_update({"_id": run_id, **test}, _claim(worker_id, now)):
-            claims.append(Claim(run_id, worker_id, now, tenant))
+    for run_id in candidates:  # another worker may hold or take some first: skip those
+        with taken(db, run_key(run_id)) as mine:
+            if mine and _test_and_set(db, {"_id": run_id, **test}, _claim(worker_id, now)):
+                claims.append(Claim(run_id, worker_id, now, tenant))
     return claims
+
+
+def run_key(run_id: uuid.UUID) -> str:
+    """The lock key of a run (the writer takes the same, see ``tenant_store``)."""
+    return f"run:{run_id}"
+
+
+def _test_and_set(db: Database[Doc], test: Doc, update: Doc) -> bool:
+    """Apply ``update`` to the run if it passes ``test`` (the caller holds the run's lock)."""
+    if db.runs.find_one(test, {"_id": 1}) is None:
+        return False
+    return db.runs.update_one(test, update).matched_count == 1
+
+
+def _locked(db: Database[Doc], run_id: uuid.UUID, timeout: float, test: Doc, update: Doc) -> bool:
+    with held(db, [run_key(run_id)], timeout=timeout):
+        return _test_and_set(db, test, update)
 
 
 def claim_run(
@@ -107,6 +130,7 @@ def claim_run(
     now: datetime,
     lease: float,
     tenant: str | None,
+    timeout: float,
 ) -> Claim | None:
     """Claim one run whatever its state (an explicit request); None if a live claim holds it."""
     cutoff = to_us(now - timedelta(seconds=lease))
@@ -117,7 +141,7 @@ def claim_run(
             {"diagnosis_claimed_at": {"$lt": cutoff}},
         ]
     }
-    found = db.runs.find_one_and_update({"_id": run_id, **free}, _claim(worker_id, now))
+    found = _locked(db, run_id, timeout, {"_id": run_id, **free}, _claim(worker_id, now))
     return Claim(run_id, worker_id, now, tenant) if found else None
 
 
@@ -133,22 +157,26 @@ _UNCLAIM = {"diagnosis_claimed_by": None, "diagnosis_claimed_at": None}
 
 
 def complete(
-    db: Database[Doc], claim: Claim, report: Report, *, fingerprint: str | None, now: datetime
+    db: Database[Doc],
+    claim: Claim,
+    report: Report,
+    *,
+    fingerprint: str | None,
+    now: datetime,
+    timeout: float,
 ) -> bool:
     """End the claim and store ``report``, if the claim is still ours (else store nothing).
 
     A run re-opened meanwhile (a late span set it back to ``pending``) stays pending.
     """
     done = {"diagnosis_fingerprint": fingerprint, "diagnosed_at": to_us(now), **_UNCLAIM}
-    ended = db.runs.find_one_and_update(
-        {**_mine(claim), "diagnosis_state": CLAIMED},
-        {"$set": {**done, "diagnosis_state": DONE}},
-    )
-    if ended is None:
-        ended = db.runs.find_one_and_update(
-            {**_mine(claim), "diagnosis_state": PENDING}, {"$set": done}
-        )
-    if ended is None:
+    with held(db, [run_key(claim.run_id)], timeout=timeout):
+        ended = _test_and_set(
+            db,
+            {**_mine(claim), "diagnosis_state": CLAIMED},
+            {"$set": {**done, "diagnosis_state": DONE}},
+        ) or _test_and_set(db, {**_mine(claim), "diagnosis_state": PENDING}, {"$set": done})
+    if not ended:
         return False
     try:
         db.diagnostic_reports.insert_one(to_doc(report))
@@ -161,25 +189,29 @@ def complete(
     return True
 
 
-def release(db: Database[Doc], claims: Sequence[Claim]) -> int:
+def release(db: Database[Doc], claims: Sequence[Claim], *, timeout: float) -> int:
     """Give claims back (a stopping worker): the runs are claimable again at once."""
     released = 0
     for claim in claims:
-        result = db.runs.update_one(
+        released += _locked(
+            db,
+            claim.run_id,
+            timeout,
             {**_mine(claim), "diagnosis_state": CLAIMED},
             {"$set": {"diagnosis_state": PENDING, **_UNCLAIM}},
         )
-        released += result.modified_count
     return released
 
 
-def mark_failed(db: Database[Doc], claim: Claim, now: datetime) -> bool:
+def mark_failed(db: Database[Doc], claim: Claim, now: datetime, *, timeout: float) -> bool:
     """A run whose diagnosis keeps crashing: park it (state ``error``) instead of looping."""
-    result = db.runs.update_one(
+    return _locked(
+        db,
+        claim.run_id,
+        timeout,
         _mine(claim),
         {"$set": {"diagnosis_state": ERROR, "diagnosed_at": to_us(now), **_UNCLAIM}},
     )
-    return result.matched_count == 1
 
 
 def insert_report(db: Database[Doc], report: Report) -> None:

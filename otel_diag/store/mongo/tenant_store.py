@@ -29,6 +29,7 @@ from otel_diag.store.mongo import console, export, failure, groups, queue, reads
 from otel_diag.store.mongo.codec import to_us
 from otel_diag.store.mongo.indexes import indexes_present
 from otel_diag.store.mongo.locks import held
+from otel_diag.store.mongo.queue import run_key
 from otel_diag.store.mongo.writer import lookup_trace_runs, write_projection
 from otel_diag.store.port import (
     ActivityBucket,
@@ -55,6 +56,10 @@ class MongoTenantStore:
         self.tenant = tenant
         self.db = db
 
+    @property
+    def _timeout(self) -> float:
+        return self.storage.settings.db_timeout
+
     # --- the pipeline ----------------------------------------------------------------------
     def write_spans(self, records: Sequence[SpanRecord], now: datetime) -> Projection:
         """Project and store spans; writers of the same traces, then runs, take turns."""
@@ -70,7 +75,7 @@ class MongoTenantStore:
                 for trace_id, run_id in lookup_trace_runs(self.db, unresolved).items():
                     trace_runs.setdefault(trace_id, run_id)
             proj = project(records, trace_runs, max_field_chars=settings.max_field_chars)
-            with held(self.db, (f"run:{r}" for r in proj.runs), timeout=settings.db_timeout):
+            with held(self.db, (run_key(r) for r in proj.runs), timeout=settings.db_timeout):
                 write_projection(self.db, proj, to_us(now), named)
         return proj
 
@@ -177,19 +182,27 @@ class MongoTenantStore:
         self, run_id: uuid.UUID, *, worker_id: str, now: datetime, lease: float
     ) -> Claim | None:
         return queue.claim_run(
-            self.db, run_id, worker_id=worker_id, now=now, lease=lease, tenant=self.tenant
+            self.db,
+            run_id,
+            worker_id=worker_id,
+            now=now,
+            lease=lease,
+            tenant=self.tenant,
+            timeout=self._timeout,
         )
 
     def complete(
         self, claim: Claim, report: Report, *, fingerprint: str | None, now: datetime
     ) -> bool:
-        return queue.complete(self.db, claim, report, fingerprint=fingerprint, now=now)
+        return queue.complete(
+            self.db, claim, report, fingerprint=fingerprint, now=now, timeout=self._timeout
+        )
 
     def release(self, claims: Sequence[Claim]) -> int:
-        return queue.release(self.db, claims)
+        return queue.release(self.db, claims, timeout=self._timeout)
 
     def mark_failed(self, claim: Claim, now: datetime) -> bool:
-        return queue.mark_failed(self.db, claim, now)
+        return queue.mark_failed(self.db, claim, now, timeout=self._timeout)
 
     def insert_report(self, report: Report) -> None:
         queue.insert_report(self.db, report)

@@ -326,3 +326,8 @@ class SqlTenantStore:
 
     def write_readiness(self) -> str:
         return write_readiness(self.manager, self.tenant)
+
+    def schema_revision(self) -> str | None:
+        from otel_diag.store.sql.migrate import current_revision
+
+        return current_revision(self.engine)
