@@ -26,10 +26,12 @@ demo: install
 
 # The suite talks to a real PostgreSQL: tests/peers/postgres.sh installs and starts it when
 # it is absent (a no-op when it already answers). The web console's tests drive Debian's
-# chromium: tests/peers/chromium.sh installs it when absent.
+# chromium: tests/peers/chromium.sh installs it when absent. The MongoDB backend's tests
+# start the FerretDB peer, built here when the cache is cold (a no-op when it is warm).
 test: install
 	bash tests/peers/postgres.sh
 	bash tests/peers/chromium.sh
+	bash tests/peers/build.sh ferretdb >/dev/null
 	$(PY) -m pytest -q
 
 # The real peers (Jaeger v2, the OpenTelemetry Collector, FerretDB), built from the pinned Go
