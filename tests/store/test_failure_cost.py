@@ -1,4 +1,4 @@
-"""The cost of failure, with exact figures on SQLite and PostgreSQL.
+"""The cost of failure, with exact figures on SQLite, PostgreSQL and MongoDB (FerretDB).
 
 Three runs played through the real SDK and exporter, priced from litellm's own map:
 
@@ -20,7 +20,7 @@ from opentelemetry.trace import Tracer
 
 from otel_diag.diagnosis.service import DiagnosticsService
 from otel_diag.rows import FailureCostRow, Spend
-from otel_diag.store.sql.engine import TenantDBManager
+from otel_diag.store.port import Storage
 from tests.diagnosis.scenarios import seed
 from tests.diagnosis.scenarios.catalog import FLIGHTS_DOWN, PARSE_PLAN, RATE_LIMIT
 from tests.diagnosis.scenarios.spans import Err, agent, llm, step, tool, workflow
@@ -75,17 +75,17 @@ RUN_C = workflow(
 
 
 @pytest.fixture
-def seeded(manager: TenantDBManager, tracer: Tracer) -> TenantDBManager:
-    a = seed(tracer, RUN_A, str(uuid.uuid4()))
-    seed(tracer, RUN_B, str(uuid.uuid4()))
-    seed(tracer, RUN_C, str(uuid.uuid4()))
-    settings = replace(manager.settings, diagnosis="rules")
-    DiagnosticsService(manager=manager, settings=settings).analyze_failure(a)
-    return manager
+def seeded(storage: Storage, store_tracer: Tracer) -> Storage:
+    a = seed(store_tracer, RUN_A, str(uuid.uuid4()))
+    seed(store_tracer, RUN_B, str(uuid.uuid4()))
+    seed(store_tracer, RUN_C, str(uuid.uuid4()))
+    settings = replace(storage.settings, diagnosis="rules")
+    DiagnosticsService(manager=storage, settings=settings).analyze_failure(a)
+    return storage
 
 
 def test_failed_runs_and_retried_attempts_cost_by_category_and_agent(
-    seeded: TenantDBManager,
+    seeded: Storage,
 ) -> None:
     got = seeded.tenant().failure_cost(None, None)
 
@@ -108,7 +108,7 @@ def test_failed_runs_and_retried_attempts_cost_by_category_and_agent(
     )
 
 
-def test_the_window_bounds_what_is_counted(seeded: TenantDBManager) -> None:
+def test_the_window_bounds_what_is_counted(seeded: Storage) -> None:
     from datetime import UTC, datetime, timedelta
 
     later = datetime.now(UTC) + timedelta(minutes=1)
