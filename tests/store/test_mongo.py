@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import tomllib
 from collections.abc import Callable, Iterator
@@ -22,6 +23,12 @@ from tests.conftest import IN_CI
 from tests.e2e.processes import Proc, child_env, free_port, listening, wait_until
 from tests.factories import agent_trace
 from tests.peers import peer_binary
+from tests.receiver.harness import Running, serve
+from tests.receiver.otlp import agent_trace as otlp_trace
+from tests.receiver.otlp import to_protobuf
+
+__all__ = ["serve"]  # the receiver tests' fixture: a real server on loopback
+PB = {"content-type": "application/x-protobuf"}
 
 
 def test_mongodb_urls_open_the_mongodb_storage_and_name_a_database_per_tenant() -> None:
@@ -147,3 +154,60 @@ def test_a_stopped_server_is_a_transient_failure_and_a_resend_is_stored_after(
     assert sum(r.error_count for r in store.runs()) == 2
     assert store.write_readiness() == "ok"
     storage.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # serve's default, replaced
+def test_serve_ingests_diagnoses_and_answers_the_api_on_mongodb(
+    serve: Callable[..., Running], make_mongo_database: Callable[[], str]
+) -> None:
+    url = make_mongo_database()
+    srv = serve(database_url=url, background=True, diagnosis="rules", decision_wait=0.2)
+    body = to_protobuf(otlp_trace("served-on-mongo")).SerializeToString()
+
+    srv.raw_export(body)
+    http = srv.http.post("/v1/traces", content=body, headers=PB)  # a re-send over HTTP
+
+    assert http.status_code == 200
+    assert srv.counts() == {"runs": 1, "steps": 3, "errors": 2}
+    run_id = srv.http.get("/api/runs").json()["runs"][0]["id"]
+    wait_until(
+        lambda: srv.http.get(f"/api/runs/{run_id}/diagnostics").json()["reports"],
+        timeout=30,
+        what="the worker's diagnosis",
+    )
+    assert srv.http.get("/api/error-groups").json()["groups"][0]["occurrences"] == 1
+    assert srv.http.get(f"/api/runs/{run_id}/errors/summary").json()["total"] == 2
+    assert srv.healthy()
+    assert 'otel_diag_diagnosis_reports{provider="rules",tenant="default"} 1.0' in (
+        srv.http.get("/metrics").text
+    )
+
+
+def test_the_cli_reads_and_diagnoses_runs_on_mongodb(
+    make_mongo_database: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_DIAG_DIAGNOSIS", "rules")
+    url = make_mongo_database()
+    storage = open_storage(load_settings(database_url=url))
+    SpanSink(storage).write(
+        [r for r in map(from_readable_span, agent_trace(failing=True, run_key="cli-1")) if r]
+    )
+    storage.dispose()
+    db = ("--database-url", url)
+
+    runs = run_cli("runs", "--json", *db)
+    errors = run_cli("errors", "cli-1", "--json", *db)
+    diagnosed = run_cli("diagnose", "cli-1", "--force", "--json", *db)
+    stats = run_cli("stats", "--json", *db)
+    cost = run_cli("cost", "--since", "7d", "--json", *db)
+    monitor = run_cli("monitor", "--once", *db)
+    exported = run_cli("export", "--format", "csv", "--output", str(tmp_path / "e.csv"), *db)
+
+    for result in (runs, errors, diagnosed, stats, cost, monitor, exported):
+        assert result.exit_code == 0, result.output
+    assert [r["status"] for r in json.loads(runs.output)["runs"]] == ["failed"]
+    assert json.loads(stats.output)["totals"]["failed"] == 1
+    assert json.loads(cost.output)["total"]["calls"] == 4
+    assert json.loads(diagnosed.output)["llm_provider"] == "rules"
+    with (tmp_path / "e.csv").open(newline="") as stream:
+        assert len(list(csv.reader(stream))) == 2  # the header and the one failure
