@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
 
 from sqlalchemy import Connection, Engine
-
-WRITER_WAIT = 30.0
-"""Seconds a SQLite writer queues behind the process's other writers before it stops
-queueing and leaves the wait to SQLite's own busy handler."""
 
 _writer_locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 _guard = threading.Lock()
@@ -42,12 +39,18 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             with conn.begin():
                 yield conn
             return
+        # The queue waits no longer than SQLite itself would (the connection's busy
+        # timeout), and ends the same way: "database is locked", a retryable failure.
+        raw = conn.connection.driver_connection
+        busy_ms = raw.execute("PRAGMA busy_timeout").fetchone()[0]  # type: ignore[union-attr]
         lock = _writer_lock(engine)
-        queued = lock.acquire(timeout=WRITER_WAIT)
+        if not lock.acquire(timeout=max(0.0, busy_ms / 1000)):
+            raise sqlite3.OperationalError(
+                "database is locked (this process's other writers held it past the busy timeout)"
+            )
         try:
             conn = conn.execution_options(sqlite_immediate=True)
             with conn.begin():
                 yield conn
         finally:
-            if queued:
-                lock.release()
+            lock.release()
