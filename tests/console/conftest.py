@@ -41,9 +41,13 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One chromium for the whole session (headless, Debian's binary, never a download)."""
+    """One chromium for the console tests, headless, Debian's binary, never a download.
+
+    Package-scoped, so it is closed when the console tests end: while Playwright's sync API
+    runs it leaves its event loop set on the thread, and ``asyncio.run`` in later tests fails.
+    """
     if not os.access(CHROMIUM, os.X_OK):
         _missing(f"no chromium at {CHROMIUM}")
     try:
