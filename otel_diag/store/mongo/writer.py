@@ -66,10 +66,10 @@ def insert_new(collection: Collection[dict[str, Any]], docs: Sequence[dict[str, 
     return set()
 
 
-BY_ID_MAX = 64
-"""Up to this many keys are read with one ``find_one`` each, more with one ``$in`` query:
-FerretDB's SQLite handler answers only an ``_id`` equality from its primary key and scans
-the whole collection for anything else (``$in`` included); MongoDB answers both by index."""
+BY_ID_MAX = 1
+"""A single key is read with ``find_one``, more with one ``$in`` query: MongoDB answers both
+from the ``_id`` index, and FerretDB's SQLite handler scans the collection for either (one
+scan beats one per key)."""
 
 
 def by_id(collection: Collection[dict[str, Any]], ids: Sequence[Any]) -> dict[Any, dict[str, Any]]:
