@@ -9,6 +9,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pymongo
 import pytest
 
@@ -211,3 +212,29 @@ def test_the_cli_reads_and_diagnoses_runs_on_mongodb(
     assert json.loads(diagnosed.output)["llm_provider"] == "rules"
     with (tmp_path / "e.csv").open(newline="") as stream:
         assert len(list(csv.reader(stream))) == 2  # the header and the one failure
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # serve's default, replaced
+def test_serve_refuses_retryably_while_mongodb_is_down_then_stores_the_resend(
+    serve: Callable[..., Running], throwaway_ferretdb: ThrowawayFerretDB
+) -> None:
+    srv = serve(database_url=throwaway_ferretdb.url, db_timeout=0.5)
+    srv.raw_export(to_protobuf(otlp_trace("before-outage")).SerializeToString())
+    body = to_protobuf(otlp_trace("during-outage")).SerializeToString()
+    throwaway_ferretdb.stop()
+    try:
+        with pytest.raises(grpc.RpcError) as info:
+            srv.raw_export(body)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+        reply = srv.http.post("/v1/traces", content=body, headers=PB)
+        assert reply.status_code == 503 and reply.headers["retry-after"]
+        assert srv.http.get("/readyz").status_code == 503
+        api = srv.http.get("/api/runs")
+        assert api.status_code == 503 and int(api.headers["retry-after"]) >= 1, api.text
+    finally:
+        throwaway_ferretdb.start()
+
+    srv.raw_export(body)
+
+    assert srv.counts() == {"runs": 2, "steps": 6, "errors": 4}
+    assert srv.healthy()
