@@ -117,35 +117,28 @@ def list_error_groups(
 
 
 def _seen(conn: Connection, keys: list[str]) -> dict[str, tuple[datetime, datetime]]:
-    rows = conn.execute(
-        select(
-            error_logs.c.fingerprint,
-            func.min(error_logs.c.created_at),
-            func.max(error_logs.c.created_at),
-        )
-        .where(error_logs.c.fingerprint.in_(keys))
-        .group_by(error_logs.c.fingerprint)
-    )
-    return {fp: (first, last) for fp, first, last in rows}
+    # One row of per-group scalar subqueries: each is an endpoint lookup in
+    # ix_error_logs_fingerprint_created, however many occurrences the group has.
+    def bound(agg: Any, fp: str) -> Any:
+        return select(agg(error_logs.c.created_at)).where(error_logs.c.fingerprint == fp)
+
+    cells = [bound(agg, fp).scalar_subquery() for fp in keys for agg in (func.min, func.max)]
+    row = conn.execute(select(*cells)).one()
+    return {fp: (row[2 * i], row[2 * i + 1]) for i, fp in enumerate(keys) if row[2 * i] is not None}
 
 
 def _latest(conn: Connection, keys: list[str], within: list[Any]) -> dict[str, Any]:
-    # Rank narrow rows (a common error has thousands of occurrences), then read the page's
-    # few winners whole: sorting every occurrence's message would spill to disk.
-    ranked = (
-        select(
-            error_logs.c.id,
-            func.row_number()
-            .over(
-                partition_by=error_logs.c.fingerprint,
-                order_by=(error_logs.c.created_at.desc(), error_logs.c.id),
-            )
-            .label("rn"),
-        )
-        .where(error_logs.c.fingerprint.in_(keys), *within)
-        .subquery()
-    )
-    winners = select(ranked.c.id).where(ranked.c.rn == 1)
+    # Each group's latest occurrence id by a backward walk of the (fingerprint, created_at)
+    # index, then the page's few winners read whole.
+    newest = [
+        select(error_logs.c.id)
+        .where(error_logs.c.fingerprint == fp, *within)
+        .order_by(error_logs.c.created_at.desc(), error_logs.c.id)
+        .limit(1)
+        .scalar_subquery()
+        for fp in keys
+    ]
+    winners = [i for i in conn.execute(select(*newest)).one() if i is not None]
     rows = conn.execute(
         select(
             error_logs.c.fingerprint,
@@ -187,30 +180,26 @@ def _names(
 
 
 def _diagnoses(conn: Connection, keys: list[str]) -> dict[str, GroupDiagnosis]:
-    affected = (
-        select(error_logs.c.fingerprint, error_logs.c.run_id)
-        .where(error_logs.c.fingerprint.in_(keys))
-        .distinct()
-        .subquery()
-    )
     r = diagnostic_reports
-    # As in _latest: rank (fingerprint, report id) pairs, then read the winning reports.
-    ranked = (
-        select(
-            affected.c.fingerprint,
-            r.c.id,
-            func.row_number()
-            .over(partition_by=affected.c.fingerprint, order_by=(r.c.created_at.desc(), r.c.id))
-            .label("rn"),
+    # Per group, the newest report whose run has an occurrence of it: a backward walk of
+    # ix_diagnostic_reports_created that stops at the first report passing an indexed
+    # probe of its run's errors, so a group's occurrences are never enumerated.
+    newest = [
+        select(r.c.id)
+        .where(
+            select(error_logs.c.id)
+            .where(error_logs.c.run_id == r.c.run_id, error_logs.c.fingerprint == fp)
+            .exists()
         )
-        .select_from(affected.join(r, r.c.run_id == affected.c.run_id))
-        .subquery()
-    )
+        .order_by(r.c.created_at.desc(), r.c.id)
+        .limit(1)
+        .scalar_subquery()
+        for fp in keys
+    ]
     winners: dict[Any, list[str]] = {}  # one report can be the latest of several groups
-    for report_id, fp in conn.execute(
-        select(ranked.c.id, ranked.c.fingerprint).where(ranked.c.rn == 1)
-    ):
-        winners.setdefault(report_id, []).append(fp)
+    for fp, report_id in zip(keys, conn.execute(select(*newest)).one(), strict=True):
+        if report_id is not None:
+            winners.setdefault(report_id, []).append(fp)
     if not winners:
         return {}
     reports = conn.execute(

@@ -147,7 +147,7 @@ class ErrorLog(Base):
     __table_args__ = (
         Index("ix_error_logs_run_created", "run_id", "created_at"),
         Index("ix_error_logs_created", "created_at"),
-        Index("ix_error_logs_fingerprint", "fingerprint"),
+        Index("ix_error_logs_fingerprint_created", "fingerprint", "created_at"),
         Index("ix_error_logs_trace", "trace_id"),
     )
 
@@ -214,6 +214,7 @@ class DiagnosticReport(Base):
     __table_args__ = (
         Index("ix_diagnostic_reports_run_created", "run_id", "created_at"),
         Index("ix_diagnostic_reports_fingerprint", "fingerprint", "created_at"),
+        Index("ix_diagnostic_reports_created", "created_at"),
     )
 
 
