@@ -142,6 +142,33 @@ def test_spans_in_any_order_and_batching_converge_to_the_rows_sqlite_stores_in_o
         assert differ == [], table
 
 
+def test_two_writers_of_one_trace_at_once_converge_to_the_same_rows(
+    storage: Storage, sqlite_twin: Storage
+) -> None:
+    spans = agent_run("racing")
+    write(sqlite_twin, spans)
+    halves = [spans[0::2], spans[1::2]]
+    barrier = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def send(part: list[ReadableSpan]) -> None:
+        barrier.wait()
+        try:
+            for span in part:
+                write(storage, [span])
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send, args=(h,)) for h in halves]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert failures == []
+    assert snapshot(storage, "racing") == snapshot(sqlite_twin, "racing")
+
+
 def exported(storage: Storage, table: ExportTable) -> list[list[Any]]:
     store = storage.tenant()
     batches = store.export_batches(table, ExportFilter(), trace_url_template="t/{trace_id}")
