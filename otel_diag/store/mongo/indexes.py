@@ -36,7 +36,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "error_logs": [
         IndexModel([("run_id", ASCENDING), ("created_at", ASCENDING)], name="ix_errors_run"),
         IndexModel([("created_at", ASCENDING)], name="ix_errors_created"),
-        IndexModel([("fingerprint", ASCENDING)], name="ix_errors_fingerprint"),
+        IndexModel(
+            [("fingerprint", ASCENDING), ("created_at", ASCENDING)],
+            name="ix_errors_fingerprint_created",
+        ),
         IndexModel([("trace_id", ASCENDING)], name="ix_errors_trace"),
     ],
     "error_propagations": [IndexModel([("trace_id", ASCENDING)], name="ix_propagations_trace")],
