@@ -89,6 +89,11 @@ def agent_trace(
     return [root, agent, llm, tool]
 
 
+def _raised_at(s: Span) -> int:
+    """An exception is recorded as its span ends (so a child's comes before its parent's)."""
+    return s.start + s.duration_ns - 1000
+
+
 def to_protobuf(
     spans: list[Span], resource: dict[str, Any] | None = None
 ) -> ExportTraceServiceRequest:
@@ -113,7 +118,7 @@ def to_protobuf(
         if s.error is not None:
             sp.status.code = trace_pb2.Status.STATUS_CODE_ERROR
             sp.status.message = s.error
-            ev = sp.events.add(name="exception", time_unix_nano=s.start + 1000)
+            ev = sp.events.add(name="exception", time_unix_nano=_raised_at(s))
             ev.attributes.extend(
                 [kv("exception.type", s.error_type), kv("exception.message", s.error)]
             )
@@ -157,7 +162,7 @@ def to_json(spans: list[Span], resource: dict[str, Any] | None = None) -> dict[s
             span["status"] = {"code": 2, "message": s.error}
             span["events"] = [
                 {
-                    "timeUnixNano": str(s.start + 1000),
+                    "timeUnixNano": str(_raised_at(s)),
                     "name": "exception",
                     "attributes": [
                         {"key": "exception.type", "value": {"stringValue": s.error_type}},
