@@ -72,8 +72,10 @@ def list_error_groups(
         "last_seen": (last.desc(),),
         "first_seen": (first.desc(),),
     }[order]
+    # Counting distinct runs sorts every row of the window: only a page ranked by runs pays
+    # for it in the ranking query; the page's own runs are counted after, with its names.
     page = conn.execute(
-        select(error_logs.c.fingerprint, n, n_runs)
+        select(error_logs.c.fingerprint, n, n_runs if order == "runs" else n)
         .select_from(source)
         .where(and_(*where))
         .group_by(error_logs.c.fingerprint)
@@ -84,14 +86,14 @@ def list_error_groups(
     if not page:
         return []
     keys = [fp for fp, _, _ in page]
+    run_counts, names = _runs_and_names(conn, keys, where)
     seen = _seen(conn, keys)
     # Each page group has an occurrence in the window, so when the window runs to now its
     # latest occurrence ever is in the window: look there only (fewer rows to rank).
     latest = _latest(conn, keys, _window(since, None) if until is None else [])
-    names = _names(conn, keys, where)
     diagnoses = _diagnoses(conn, keys)
     groups = []
-    for fp, count, run_count in page:
+    for fp, count, _ in page:
         row = latest[fp]
         services, agents = names.get(fp, ((), ()))
         groups.append(
@@ -103,7 +105,7 @@ def list_error_groups(
                 step_name=row.step_name,
                 message=row.error_message,
                 occurrences=int(count),
-                runs_affected=int(run_count),
+                runs_affected=int(run_counts.get(fp, 0)),
                 first_seen=as_utc(seen[fp][0]),
                 last_seen=as_utc(seen[fp][1]),
                 latest_run_id=row.run_id,
@@ -154,29 +156,42 @@ def _latest(conn: Connection, keys: list[str], within: list[Any]) -> dict[str, A
     return {row.fingerprint: row for row in rows}
 
 
-def _names(
+def _runs_and_names(
     conn: Connection, keys: list[str], where: list[Any]
-) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+) -> tuple[dict[str, int], dict[str, tuple[tuple[str, ...], tuple[str, ...]]]]:
+    """Runs affected and service/agent names of the page's groups, in one pass.
+
+    Runs are counted per (group, service, agent); a run has one service and one agent, so
+    the counts of a group add up to its distinct runs exactly.
+    """
     rows = conn.execute(
-        select(error_logs.c.fingerprint, runs.c.service_name, runs.c.agent_name)
+        select(
+            error_logs.c.fingerprint,
+            runs.c.service_name,
+            runs.c.agent_name,
+            func.count(func.distinct(error_logs.c.run_id)),
+        )
         .select_from(error_logs.join(runs, runs.c.id == error_logs.c.run_id))
         .where(error_logs.c.fingerprint.in_(keys), *where)
-        .distinct()
+        .group_by(error_logs.c.fingerprint, runs.c.service_name, runs.c.agent_name)
     )
+    counts: dict[str, int] = {}
     services: dict[str, set[str]] = {}
     agents: dict[str, set[str]] = {}
-    for fp, service, agent in rows:
+    for fp, service, agent, n_runs in rows:
+        counts[fp] = counts.get(fp, 0) + int(n_runs)
         if service:
             services.setdefault(fp, set()).add(service)
         if agent:
             agents.setdefault(fp, set()).add(agent)
-    return {
+    names = {
         fp: (
             tuple(sorted(services.get(fp, ()))[:MAX_NAMES]),
             tuple(sorted(agents.get(fp, ()))[:MAX_NAMES]),
         )
         for fp in keys
     }
+    return counts, names
 
 
 def _diagnoses(conn: Connection, keys: list[str]) -> dict[str, GroupDiagnosis]:
