@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, get_args
 
@@ -39,6 +40,9 @@ NOTICES = {
     "disabled": "Diagnosis is off on this server (OTEL_DIAG_DIAGNOSIS=off).",
 }
 Q = Annotated[str | None, Query()]
+_OVERVIEW_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="otel-diag-overview")
+"""Overview's top error groups are read beside its activity charts (two database sessions):
+the page then waits for the slower of the two, not their sum."""
 
 
 def _page_number(raw: str | None) -> int:
@@ -75,6 +79,7 @@ def console_router() -> APIRouter:
         data: dict[str, Any] = {"win": win, "windows": WINDOWS, "tenant": tenant}
         if store is None:
             return page(request, "overview.html", empty=True, **data)
+        groups = _OVERVIEW_POOL.submit(store.error_groups, since=now - win.span, limit=5)
         buckets = store.activity(now - win.span, now + timedelta(seconds=1), win.bucket)
         depth = store.queue_depth(now, session.context(request).settings.decision_wait)
         return page(
@@ -84,7 +89,7 @@ def console_router() -> APIRouter:
             charts=activity_charts(buckets, now, win),
             pending=sum(depth.values()),
             depth=depth,
-            groups=store.error_groups(since=now - win.span, limit=5),
+            groups=groups.result(),
             reports=store.latest_reports(5),
             **data,
         )
