@@ -3,7 +3,10 @@
 #
 # Installs Debian's `postgresql` when it is absent, starts its cluster, and makes sure the
 # test role exists (password login over loopback, CREATEDB, not a superuser: the tests
-# create and drop their own databases, as an application role would). Idempotent, and a
+# create and drop their own databases, as an application role would). The role is also a
+# member of pg_signal_backend: `DROP DATABASE ... WITH (FORCE)` must end an autovacuum worker
+# that is still on a database a test has just written to, and without that membership it
+# fails ("must be a member of the role whose process is being terminated"). Idempotent, and a
 # no-op taking a few milliseconds when the server already answers, so `make test` runs it
 # every time. Needs root (or passwordless sudo) only when something has to be installed,
 # started or created; without it, says what to run and exits non-zero.
@@ -18,7 +21,8 @@ URL="postgresql://${ROLE}:${PASSWORD}@127.0.0.1:${PORT}/postgres"
 
 say() { echo "postgres.sh: $*" >&2; }
 
-if command -v psql >/dev/null && psql "$URL" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+READY="SELECT pg_has_role(current_user, 'pg_signal_backend', 'member')"
+if command -v psql >/dev/null && [ "$(psql "$URL" -Atqc "$READY" 2>/dev/null)" = t ]; then
   exit 0
 fi
 
@@ -65,9 +69,10 @@ BEGIN
   END IF;
 END
 \$\$;
+GRANT pg_signal_backend TO ${ROLE};
 SQL
 
-if ! psql "$URL" -Atqc 'SELECT 1' >/dev/null; then
+if [ "$(psql "$URL" -Atqc "$READY")" != t ]; then
   say "PostgreSQL $version is running but $URL does not log in (check pg_hba.conf)"
   exit 1
 fi
