@@ -67,11 +67,16 @@ def pg_admin() -> str:
 
 
 class _Dropper:
-    """Drops finished tests' databases on a thread of its own, so no test waits for it."""
+    """Drops finished tests' databases on a thread of its own, so no test waits for it.
+
+    A drop that fails is remembered and the next one still runs: one failure must not leave
+    every later test's database behind. The failures fail the session at close.
+    """
 
     def __init__(self, admin: str) -> None:
         self._admin = admin
         self._queue: queue.Queue[str | None] = queue.Queue()
+        self.failures: list[str] = []
         self._thread = threading.Thread(target=self._run, name="pg-dropper", daemon=True)
         self._thread.start()
 
@@ -81,11 +86,18 @@ class _Dropper:
     def _run(self) -> None:
         with psycopg.connect(self._admin, autocommit=True) as conn:
             while (name := self._queue.get()) is not None:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                try:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                except psycopg.Error as exc:
+                    self.failures.append(f"{name}: {exc}")
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=120)
+        if self.failures:
+            raise RuntimeError(
+                f"{len(self.failures)} test database(s) not dropped; first: {self.failures[0]}"
+            )
 
 
 def _pg_url(admin: str, name: str) -> str:
