@@ -165,3 +165,36 @@ def test_kustomization_lists_existing_manifests() -> None:
     assert set(kustomization["resources"]) == {p.name for p in K8S.glob("*.yaml")} - {
         "kustomization.yaml"
     }
+
+
+def test_k8s_metrics_scrape_sends_the_metrics_token_the_pods_accept() -> None:
+    """With API keys, /metrics refuses an anonymous scrape: the shipped scrape job sends the
+    Secret's metrics token, and the pods read that same Secret key."""
+    docs = _k8s("otel-diag.yaml")
+    secret = _find(docs, "Secret", "otel-diag")["stringData"]
+    token = secret["OTEL_DIAG_METRICS_TOKEN"]
+    assert token and token != secret["OTEL_DIAG_API_KEY"]
+    deployment = _find(docs, "Deployment", "otel-diag")
+    template = deployment["spec"]["template"]
+    env = {e["name"]: e for e in template["spec"]["containers"][0]["env"]}
+    ref = env["OTEL_DIAG_METRICS_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "otel-diag", "key": "OTEL_DIAG_METRICS_TOKEN"}
+
+    (job,) = yaml.safe_load((DEPLOY / "prometheus" / "scrape-otel-diag.yaml").read_text())[
+        "scrape_configs"
+    ]
+    assert job["authorization"]["type"] == "Bearer"
+    assert job["authorization"]["credentials_file"]
+    namespaces = job["kubernetes_sd_configs"][0]["namespaces"]["names"]
+    assert namespaces == [deployment["metadata"]["namespace"]]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert annotations["prometheus.io/port"] == str(default_port("http_port"))
+    relabelled = {tuple(r["source_labels"]) for r in job["relabel_configs"]}
+    assert ("__meta_kubernetes_pod_annotation_prometheus_io_scrape",) in relabelled
+    assert ("__meta_kubernetes_pod_annotation_prometheus_io_path",) in relabelled
+
+
+def test_compose_sets_a_metrics_token_beside_the_api_keys() -> None:
+    env = _compose()["services"]["otel-diag"]["environment"]
+    assert "OTEL_DIAG_API_KEYS" in env and env["OTEL_DIAG_METRICS_TOKEN"]
