@@ -101,10 +101,9 @@ def test_cost_since_an_iso_time_in_the_future_is_empty(cli: Invoke) -> None:
     assert "over 0 calls" in cli("cost", "--since", "2999-01-01T00:00:00Z").stdout
 
 
+@pytest.mark.parametrize("fleet", ["postgresql"], indirect=True)
 def test_postgresql_has_statistics_for_the_cost_groups(fleet: Fleet) -> None:
     """Without them the planner guesses one group per step and halves the speed of ``cost``."""
-    if fleet.backend != "postgresql":
-        pytest.skip("planner statistics exist on PostgreSQL only")
     with psycopg.connect(fleet.url.replace("+psycopg", "")) as conn:
         names = [r[0] for r in conn.execute("SELECT stxname FROM pg_statistic_ext")]
 
