@@ -13,6 +13,15 @@ from otel_diag.cli.common import fail, first_line, process_log_level, settings_f
 from otel_diag.logs import LEVELS, configure_logging
 
 
+def browsable(host: str) -> str:
+    """The host part of a URL a person can open: a wildcard bind is reached on loopback."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--grpc-port", default=4317, show_default=True, type=int, help="OTLP/gRPC port.")
@@ -21,7 +30,7 @@ from otel_diag.logs import LEVELS, configure_logging
     default=4318,
     show_default=True,
     type=int,
-    help="OTLP/HTTP, REST API, /healthz, /readyz and /metrics port.",
+    help="OTLP/HTTP, REST API, web console, /healthz, /readyz and /metrics port.",
 )
 @click.option(
     "--database-url",
@@ -82,7 +91,8 @@ def serve_command(
     def started(s: OtelDiagServer) -> None:
         click.echo(
             f"otel-diag serving: OTLP/gRPC {host}:{s.grpc_port}  "
-            f"OTLP/HTTP + API http://{host}:{s.http_port}  (database {where(settings)})",
+            f"OTLP/HTTP + API http://{host}:{s.http_port}  (database {where(settings)})\n"
+            f"web console: http://{browsable(host)}:{s.http_port}/",
             err=True,
         )
 
