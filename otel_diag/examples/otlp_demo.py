@@ -7,7 +7,8 @@
    ``opentelemetry-instrument --traces_exporter otlp_proto_grpc``: the app knows nothing of
    otel-diag, it only speaks OTLP.
 3. Reads the run's errors from the REST API, asks for a diagnosis
-   (``POST /api/runs/{id}/diagnose``) and prints both.
+   (``POST /api/runs/{id}/diagnose``) and prints both, then, for a server that outlives the
+   demo, the run's page in the web console.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def main() -> int:
     run_id = str(uuid.uuid4())
     with ExitStack() as stack:
         url = os.environ.get("OTEL_DIAG_DEMO_URL", DEFAULT_URL).rstrip("/")
-        if _reachable(url):
+        running = _reachable(url)
+        if running:
             grpc_endpoint = os.environ.get("OTEL_DIAG_DEMO_GRPC", "http://127.0.0.1:4317")
             console.print(f"using the otel-diag server at {url}")
         else:
@@ -145,6 +147,8 @@ def main() -> int:
         if status != 200:
             console.print(f"[yellow]diagnosis unavailable: {status} {body}[/yellow]")
         _show(console, errors, json.loads(body) if status == 200 else None)
+        if running:  # a temporary server's console ends with the demo
+            console.print(f"\nthis run in the web console: {url}/runs/{errors['run_id']}")
     return 0
 
 
