@@ -8,6 +8,7 @@ with both figures, so a wrong price or a wrong report is visible.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,8 @@ from otel_diag.cli import render
 from otel_diag.cli.common import store_options
 from otel_diag.cli.options import json_option, since_option
 from otel_diag.cli.session import window_report
-from otel_diag.rows import to_json
+from otel_diag.report_rows import AgentCost, DayCost, ModelCost
+from otel_diag.rows import FailureCost, Spend, to_json
 
 _USAGE = ("calls", "input tokens", "output tokens", "cost")
 
@@ -30,38 +32,39 @@ def cost_command(
     database_url: str | None, tenant: str | None, since: datetime, as_json: bool
 ) -> None:
     """Cost analysis over --since: by model, agent and day; unpriced tokens; mismatches."""
-    settings, data = window_report(
+    settings, window, (cost, failures) = window_report(
         database_url,
         tenant,
         since,
-        lambda store, start, end: {
-            **store.cost_breakdown(start, end),
-            "failures": to_json(store.failure_cost(start, end)),
-        },
+        lambda store, start, end: (
+            store.cost_breakdown(start, end),
+            store.failure_cost(start, end),
+        ),
     )
     if as_json:
-        render.emit_json(data)
+        render.emit_json({**window, **to_json(cost), "failures": to_json(failures)})
         return
     out = render.console()
-    total = data["total"]
+    total = cost.total
     out.print(
         f"[bold]LLM cost since {render.when(since)} UTC ({settings.tenant})[/bold]: "
-        f"{render.money(total['cost_usd'])} over {render.count(total['calls'])} calls, "
-        f"{render.count(total['input_tokens'])} in / {render.count(total['output_tokens'])} "
+        f"{render.money(total.cost_usd)} over {render.count(total.calls)} calls, "
+        f"{render.count(total.input_tokens)} in / {render.count(total.output_tokens)} "
         "out tokens"
         + (
-            f"; {render.count(total['unpriced_tokens'])} tokens without a price"
-            if total["unpriced_tokens"]
+            f"; {render.count(total.unpriced_tokens)} tokens without a price"
+            if total.unpriced_tokens
             else ""
         )
     )
-    if not total["calls"]:
+    if not total.calls:
         return
-    print_failure_cost(out, data["failures"], tables=True)
-    out.print(_usage_table("By model", "model", data["by_model"]))
-    out.print(_usage_table("By agent (runs started in the window)", "agent", data["by_agent"]))
-    out.print(_usage_table("By day (UTC)", "day", data["by_day"]))
-    if data["unpriced"]:
+    print_failure_cost(out, failures, tables=True)
+    out.print(_usage_table("By model", "model", [(m.model, m) for m in cost.by_model]))
+    by_agent = [(a.agent, a) for a in cost.by_agent]
+    out.print(_usage_table("By agent (runs started in the window)", "agent", by_agent))
+    out.print(_usage_table("By day (UTC)", "day", [(d.day, d) for d in cost.by_day]))
+    if cost.unpriced:
         tbl = render.table(
             "Unpriced (model not in litellm's price map)",
             "model",
@@ -70,16 +73,16 @@ def cost_command(
             "output tokens",
             right=_USAGE,
         )
-        for u in data["unpriced"]:
+        for u in cost.unpriced:
             tbl.add_row(
-                u["model"],
-                render.count(u["calls"]),
-                render.count(u["input_tokens"]),
-                render.count(u["output_tokens"]),
+                u.model,
+                render.count(u.calls),
+                render.count(u.input_tokens),
+                render.count(u.output_tokens),
             )
         out.print(tbl)
-    mismatches = data["mismatches"]
-    if mismatches["by_model"]:
+    mismatches = cost.mismatches
+    if mismatches.by_model:
         tbl = render.table(
             "Reported vs computed cost disagree",
             "model",
@@ -88,12 +91,12 @@ def cost_command(
             "computed",
             right=("calls", "reported", "computed"),
         )
-        for m in mismatches["by_model"]:
+        for m in mismatches.by_model:
             tbl.add_row(
-                m["model"],
-                render.count(m["steps"]),
-                render.money(m["reported_usd"]),
-                render.money(m["computed_usd"]),
+                m.model,
+                render.count(m.steps),
+                render.money(m.reported_usd),
+                render.money(m.computed_usd),
             )
         out.print(tbl)
         ex = render.table(
@@ -106,24 +109,22 @@ def cost_command(
             "computed",
             right=("tokens", "reported", "computed"),
         )
-        for e in mismatches["examples"]:
+        for e in mismatches.examples:
             ex.add_row(
-                render.short_id(e["run_id"]),
-                render.clip(e["step_name"], 32),
-                e["model"] or render.NONE,
-                render.count((e["input_tokens"] or 0) + (e["output_tokens"] or 0)),
-                render.money(e["reported_usd"]),
-                render.money(e["computed_usd"]),
+                render.short_id(e.run_id),
+                render.clip(e.step_name, 32),
+                e.model or render.NONE,
+                render.count((e.input_tokens or 0) + (e.output_tokens or 0)),
+                render.money(e.reported_usd),
+                render.money(e.computed_usd),
             )
         out.print(ex)
 
 
-def _spent(spend: dict[str, Any], what: str) -> str:
-    tokens = spend["input_tokens"] + spend["output_tokens"]
-    return (
-        f"{render.count(spend['count'])} {what}, {render.count(tokens)} tokens, "
-        f"{render.money(spend['cost_usd'])}"
-    )
+def _spent(spend: Spend, what: str) -> str:
+    tokens = spend.input_tokens + spend.output_tokens
+    money = render.money(spend.cost_usd)
+    return f"{render.count(spend.count)} {what}, {render.count(tokens)} tokens, {money}"
 
 
 _FAILURE_COLUMNS = (
@@ -136,46 +137,46 @@ _FAILURE_COLUMNS = (
 )
 
 
-def print_failure_cost(out: Any, failures: dict[str, Any], *, tables: bool) -> None:
-    """The cost of failure (``FailureCost`` as JSON): one line, then (``tables``) by error
-    category and by agent. ``cost`` prints the tables, ``stats`` the line and the agents."""
+def print_failure_cost(out: Any, failures: FailureCost, *, tables: bool) -> None:
+    """The cost of failure: one line, then (``tables``) by error category and by agent."""
     out.print(
-        f"[bold]Spent on failure[/bold]: {_spent(failures['failed_runs'], 'failed runs')}; "
-        f"{_spent(failures['retried_attempts'], 'retried attempts')}"
+        f"[bold]Spent on failure[/bold]: {_spent(failures.failed_runs, 'failed runs')}; "
+        f"{_spent(failures.retried_attempts, 'retried attempts')}"
     )
-    views = (("category", "by_category"), ("agent", "by_agent")) if tables else ()
-    for label, key in views:
-        rows = failures[key]
+    views = (("category", failures.by_category), ("agent", failures.by_agent)) if tables else ()
+    for label, rows in views:
         if not rows:
             continue
         tbl = render.table(
             f"Cost of failure by {label}", label, *_FAILURE_COLUMNS, right=_FAILURE_COLUMNS
         )
         for row in rows:
-            runs, tries = row["failed_runs"], row["retried_attempts"]
+            runs, tries = row.failed_runs, row.retried_attempts
             tbl.add_row(
-                row["name"],
-                render.count(runs["count"]),
-                render.count(runs["input_tokens"] + runs["output_tokens"]),
-                render.money(runs["cost_usd"]),
-                render.count(tries["count"]),
-                render.count(tries["input_tokens"] + tries["output_tokens"]),
-                render.money(tries["cost_usd"]),
+                row.name,
+                render.count(runs.count),
+                render.count(runs.input_tokens + runs.output_tokens),
+                render.money(runs.cost_usd),
+                render.count(tries.count),
+                render.count(tries.input_tokens + tries.output_tokens),
+                render.money(tries.cost_usd),
             )
         out.print(tbl)
 
 
-def _usage_table(title: str, label: str, rows: list[dict[str, Any]]) -> Any:
+def _usage_table(
+    title: str, label: str, rows: Sequence[tuple[str, ModelCost | AgentCost | DayCost]]
+) -> Any:
     tbl = render.table(title, label, *_USAGE, "share", right=(*_USAGE, "share"))
-    grand = sum(r["cost_usd"] for r in rows) or 0.0
-    for r in rows:
-        unpriced = r["unpriced_tokens"] and not r["cost_usd"]
+    grand = sum(r.cost_usd for _, r in rows) or 0.0
+    for name, r in rows:
+        unpriced = r.unpriced_tokens and not r.cost_usd
         tbl.add_row(
-            r[label],
-            render.count(r["calls"]),
-            render.count(r["input_tokens"]),
-            render.count(r["output_tokens"]),
-            render.money(None, unpriced=True) if unpriced else render.money(r["cost_usd"]),
-            render.percent(r["cost_usd"] / grand) if grand else render.NONE,
+            name,
+            render.count(r.calls),
+            render.count(r.input_tokens),
+            render.count(r.output_tokens),
+            render.money(None, unpriced=True) if unpriced else render.money(r.cost_usd),
+            render.percent(r.cost_usd / grand) if grand else render.NONE,
         )
     return tbl

@@ -12,11 +12,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from otel_diag.cli.common import database_failures, fail, open_store, settings_from
 from otel_diag.config import Settings
 from otel_diag.store.port import AmbiguousRunError, TenantStore
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -48,11 +50,12 @@ def window_report(
     database_url: str | None,
     tenant: str | None,
     since: datetime,
-    compute: Callable[[TenantStore, datetime, datetime], dict[str, Any]],
-) -> tuple[Settings, dict[str, Any]]:
-    """``compute(store, since, now)`` for a time-window command, with the window stated."""
+    compute: Callable[[TenantStore, datetime, datetime], T],
+) -> tuple[Settings, dict[str, str], T]:
+    """``compute(store, since, now)`` for a time-window command, and the window as JSON
+    (tenant, since, until) for its ``--json`` output."""
     until = datetime.now(UTC)
     with reading(database_url, tenant) as (settings, store):
         data = compute(store, since, until)
     window = {"tenant": settings.tenant, "since": since.isoformat(), "until": until.isoformat()}
-    return settings, {**window, **data}
+    return settings, window, data

@@ -27,34 +27,27 @@ def stats_command(
     database_url: str | None, tenant: str | None, since: datetime, as_json: bool
 ) -> None:
     """Totals and per-agent comparison: failure rate, p50/p95 duration, tokens, cost."""
-    settings, data = window_report(
+    settings, window, (stats, failures) = window_report(
         database_url,
         tenant,
         since,
-        lambda store, start, end: {
-            **store.run_stats(start, end),
-            "failure_cost": to_json(store.failure_cost(start, end)),
-        },
+        lambda store, start, end: (store.run_stats(start, end), store.failure_cost(start, end)),
     )
     if as_json:
-        render.emit_json(data)
+        render.emit_json({**window, **to_json(stats), "failure_cost": to_json(failures)})
         return
     out = render.console()
-    t = data["totals"]
+    t = stats.totals
     out.print(
         f"[bold]Runs since {render.when(since)} UTC ({settings.tenant})[/bold]: "
-        f"{render.count(t['runs'])} runs, {render.count(t['failed'])} failed "
-        f"({render.percent(t['failure_rate'])}), {render.count(t['running'])} running, "
-        f"{render.count(t['errors'])} errors, "
-        f"{render.count(t['input_tokens'] + t['output_tokens'])} tokens, "
-        f"{render.money(t['cost_usd'])}"
-        + (
-            f" (+{render.count(t['unpriced_tokens'])} unpriced tokens)"
-            if t["unpriced_tokens"]
-            else ""
-        )
+        f"{render.count(t.runs)} runs, {render.count(t.failed)} failed "
+        f"({render.percent(t.failure_rate)}), {render.count(t.running)} running, "
+        f"{render.count(t.errors)} errors, "
+        f"{render.count(t.input_tokens + t.output_tokens)} tokens, "
+        f"{render.money(t.cost_usd)}"
+        + (f" (+{render.count(t.unpriced_tokens)} unpriced tokens)" if t.unpriced_tokens else "")
     )
-    if not data["agents"]:
+    if not stats.agents:
         return
     numbers = (
         "runs",
@@ -69,22 +62,22 @@ def stats_command(
         "errors",
     )
     tbl = render.table("Per agent", "agent", *numbers, right=numbers)
-    for a in data["agents"]:
+    for a in stats.agents:
         tbl.add_row(
-            a["agent"],
-            render.count(a["runs"]),
-            render.count(a["failed"]),
-            render.percent(a["failure_rate"]),
-            render.millis(a["p50_ms"]),
-            render.millis(a["p95_ms"]),
-            render.count(a["llm_calls"]),
-            render.count(a["tool_calls"]),
-            render.count(a["input_tokens"] + a["output_tokens"]),
-            render.money(a["cost_usd"], unpriced=bool(a["unpriced_tokens"])),
-            render.count(a["errors"]),
+            a.agent,
+            render.count(a.runs),
+            render.count(a.failed),
+            render.percent(a.failure_rate),
+            render.millis(a.p50_ms),
+            render.millis(a.p95_ms),
+            render.count(a.llm_calls),
+            render.count(a.tool_calls),
+            render.count(a.input_tokens + a.output_tokens),
+            render.money(a.cost_usd, unpriced=bool(a.unpriced_tokens)),
+            render.count(a.errors),
         )
     out.print(tbl)
-    if data["errors_by_category"]:
+    if stats.errors_by_category:
         cats = render.table(
             "Errors by source / category",
             "source",
@@ -93,9 +86,7 @@ def stats_command(
             "runs",
             right=("errors", "runs"),
         )
-        for c in data["errors_by_category"]:
-            cats.add_row(
-                c["source"], c["category"], render.count(c["errors"]), render.count(c["runs"])
-            )
+        for c in stats.errors_by_category:
+            cats.add_row(c.source, c.category, render.count(c.errors), render.count(c.runs))
         out.print(cats)
-    print_failure_cost(out, data["failure_cost"], tables=True)
+    print_failure_cost(out, failures, tables=True)

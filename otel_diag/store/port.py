@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from otel_diag.report_rows import CostBreakdown, RunStats
 from otel_diag.rows import (
     ErrorGroup,
     ErrorRow,
@@ -241,13 +242,13 @@ class TenantStore(Protocol):
     def next_ready_at(self, decision_wait: float) -> datetime | None: ...
 
     # --- reports, by consumer --------------------------------------------------------------
-    def run_stats(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    def run_stats(self, since: datetime | None, until: datetime | None) -> RunStats:
         """``otel-diag stats``: totals and the per-agent comparison."""
         ...
 
     def cost_breakdown(
         self, since: datetime | None, until: datetime | None, *, examples: int = 10
-    ) -> dict[str, Any]:
+    ) -> CostBreakdown:
         """``otel-diag cost``: by model, agent and day, unpriced models apart."""
         ...
 

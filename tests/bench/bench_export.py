@@ -272,7 +272,7 @@ def cost_figures(layout: str, url: str, env: dict[str, str]) -> None:
     )
     query, scan = statistics.median(times), statistics.median(counts)
     print(
-        f"cost --since 7d, 1M steps {layout}: {data['total']['calls']:,} calls in the window; "
+        f"cost --since 7d, 1M steps {layout}: {data.total.calls:,} calls in the window; "
         f"cost_breakdown {query * 1000:.0f} ms (median of 5) vs count(*) of the window "
         f"{scan * 1000:.0f} ms ({query / scan:.1f}x); whole command {wall:.2f}s wall "
         f"(includes interpreter start); target well under 1 s: "

@@ -347,19 +347,19 @@ def test_reports_count_what_was_stored(storage: Storage) -> None:
     cost = store.cost_breakdown(since, None)
     frame = store.monitor_snapshot(timedelta(hours=1), datetime.now(UTC))
 
-    totals = stats["totals"]
-    assert (totals["runs"], totals["failed"], totals["running"], totals["errors"]) == (3, 2, 0, 4)
-    assert totals["failure_rate"] == pytest.approx(2 / 3, abs=1e-4)
-    assert [a["agent"] for a in stats["agents"]] == ["buyer"]
-    assert stats["errors_by_category"][0]["errors"] == 4
-    assert cost["total"]["calls"] == 6
-    assert {m["model"] for m in cost["by_model"]} == {"gpt-4o-mini", "house-model-x"}
-    assert [u["model"] for u in cost["unpriced"]] == ["house-model-x"]
-    assert cost["by_agent"][0]["runs"] == 3
+    totals = stats.totals
+    assert (totals.runs, totals.failed, totals.running, totals.errors) == (3, 2, 0, 4)
+    assert totals.failure_rate == pytest.approx(2 / 3, abs=1e-4)
+    assert [a.agent for a in stats.agents] == ["buyer"]
+    assert stats.errors_by_category[0].errors == 4
+    assert cost.total.calls == 6
+    assert {m.model for m in cost.by_model} == {"gpt-4o-mini", "house-model-x"}
+    assert [u.model for u in cost.unpriced] == ["house-model-x"]
+    assert cost.by_agent[0].runs == 3
     assert (frame["runs"], frame["failed"], frame["pending_diagnoses"]) == (3, 2, 2)
     assert len(frame["latest_errors"]) == 4
     assert store.finished_runs(since) == (3, 2)
-    assert store.cost_since(since) == pytest.approx(cost["total"]["cost_usd"])
+    assert store.cost_since(since) == pytest.approx(cost.total.cost_usd)
     assert [m["model"] for m in store.unpriced_models(since)] == ["house-model-x"]
     assert [r["name"] for r in store.costly_runs(since, 0.0)] == ["invoke_workflow checkout"] * 3
     assert [r.name for r in store.recent_failed_runs(since)] == ["invoke_workflow checkout"] * 2

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.database import Database
 
 from otel_diag.projection.project import Projection, project, trace_runs_in
+from otel_diag.report_rows import CostBreakdown, RunStats
 from otel_diag.rows import (
     ErrorGroup,
     ErrorRow,
@@ -220,12 +221,12 @@ class MongoTenantStore:
         return queue.next_ready_at(self.db, decision_wait)
 
     # --- reports, by consumer ----------------------------------------------------------------
-    def run_stats(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    def run_stats(self, since: datetime | None, until: datetime | None) -> RunStats:
         return reports.run_stats(self.db, since, until)
 
     def cost_breakdown(
         self, since: datetime | None, until: datetime | None, *, examples: int = 10
-    ) -> dict[str, Any]:
+    ) -> CostBreakdown:
         return reports.cost_breakdown(self.db, since, until, examples=examples)
 
     def failure_cost(self, since: datetime | None, until: datetime | None) -> FailureCost:

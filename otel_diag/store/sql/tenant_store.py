@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from otel_diag.projection.project import Projection, project, trace_runs_in
+from otel_diag.report_rows import CostBreakdown, RunStats
 from otel_diag.rows import (
     ErrorGroup,
     ErrorRow,
@@ -234,13 +235,13 @@ class SqlTenantStore:
             return diagnosis_queue.next_ready_at(conn, decision_wait)
 
     # --- reports, by consumer ----------------------------------------------------------------
-    def run_stats(self, since: datetime | None, until: datetime | None) -> dict[str, Any]:
+    def run_stats(self, since: datetime | None, until: datetime | None) -> RunStats:
         with self.engine.connect() as conn:
             return reports.run_stats(conn, since, until)
 
     def cost_breakdown(
         self, since: datetime | None, until: datetime | None, *, examples: int = 10
-    ) -> dict[str, Any]:
+    ) -> CostBreakdown:
         with self.engine.connect() as conn:
             return reports.cost_breakdown(conn, since, until, examples=examples)
 
