@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from otel_diag.projection.cost import lookup_price
+from otel_diag.report_rows import Gauges
 from otel_diag.rows import FailureCost, FailureCostRow, Spend
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class _DatabaseCollector(Collector):
     def __init__(
         self,
         tenants: Callable[[], Iterable[str]],
-        read: Callable[[str], dict[str, Any]],
+        read: Callable[[str], Gauges],
     ) -> None:
         self._tenants = tenants
         self._read = read
@@ -69,12 +69,12 @@ class _DatabaseCollector(Collector):
                 up.add_metric([tenant], 0)
                 continue
             up.add_metric([tenant], 1)
-            runs_open.add_metric([tenant], data["runs_open"])
-            for state, n in sorted(data["diagnosis_states"].items()):
+            runs_open.add_metric([tenant], data.runs_open)
+            for state, n in sorted(data.diagnosis_states.items()):
                 states.add_metric([tenant, state], n)
-            for provider, n in sorted(data["reports"].items()):
+            for provider, n in sorted(data.reports.items()):
                 reports.add_metric([tenant, provider], n)
-            cost.add_metric([tenant], data["diagnosis_cost_usd"])
+            cost.add_metric([tenant], data.diagnosis_cost_usd)
         yield from (up, runs_open, states, reports, cost)
 
 
@@ -227,7 +227,7 @@ class ServerMetrics:
         )
 
     def watch_databases(
-        self, tenants: Callable[[], Iterable[str]], read: Callable[[str], dict[str, Any]]
+        self, tenants: Callable[[], Iterable[str]], read: Callable[[str], Gauges]
     ) -> None:
         """Add the scrape-time database gauges (tenants to read, and how to read one)."""
         self.registry.register(_DatabaseCollector(tenants, read))

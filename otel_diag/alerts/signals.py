@@ -124,14 +124,14 @@ def measure(
         )
     if rule.kind == "cost_per_run":
         costly = store.costly_runs(since, rule.threshold)
-        top = max((r["cost_usd"] for r in costly), default=0.0)
+        top = max((r.cost_usd for r in costly), default=0.0)
         message = (
             f"{len(costly)}{'+' if len(costly) >= 10 else ''} runs in the last {span} cost more "
             f"than {_usd(rule.threshold)}"
         )
         if costly:
-            message += f" (most: {_usd(top)}, run {costly[0]['id']})"
-        return Reading(top, rule.fires(top), message, {"runs": costly})
+            message += f" (most: {_usd(top)}, run {costly[0].id})"
+        return Reading(top, rule.fires(top), message, {"runs": [to_json(r) for r in costly]})
     if rule.kind == "cost_per_hour":
         spent = store.cost_since(since)
         hourly = spent * 3600.0 / rule.window.total_seconds()
@@ -143,26 +143,26 @@ def measure(
             {"spent_usd": round(spent, 9), "window_seconds": rule.window.total_seconds()},
         )
     if rule.kind == "unpriced_model":
-        models = [m for m in store.unpriced_models(since) if rule.fires(m["tokens"])]
-        tokens = float(sum(m["tokens"] for m in models))
-        listed = ", ".join(f"{m['model']} ({m['tokens']:,} tokens)" for m in models[:5])
+        models = [m for m in store.unpriced_models(since) if rule.fires(m.tokens)]
+        tokens = float(sum(m.tokens for m in models))
+        listed = ", ".join(f"{m.model} ({m.tokens:,} tokens)" for m in models[:5])
         return Reading(
             tokens,
             bool(models),
             f"{len(models)} model(s) used tokens without a known price in the last {span}: "
             f"{listed or 'none'}",
-            {"models": models},
+            {"models": [to_json(m) for m in models]},
         )
     if rule.kind == "diagnosis_failures":
         outcome = store.diagnosis_outcomes(since)
-        failures = float(outcome["llm_fallbacks"] + outcome["failed_runs"])
+        failures = float(outcome.llm_fallbacks + outcome.failed_runs)
         return Reading(
             failures,
             rule.fires(failures),
             f"{failures:.0f} diagnosis failure(s) in the last {span}: "
-            f"{outcome['llm_fallbacks']} fell back to rules after the LLM failed, "
-            f"{outcome['failed_runs']} given up",
-            outcome,
+            f"{outcome.llm_fallbacks} fell back to rules after the LLM failed, "
+            f"{outcome.failed_runs} given up",
+            to_json(outcome),
         )
     if rule.kind in GROUP_KINDS:
         if rule.kind == "new_error_group":

@@ -21,6 +21,8 @@ from rich.text import Text
 from otel_diag.cli import render
 from otel_diag.cli.common import database_failures, open_store, settings_from, store_options
 from otel_diag.cli.options import DURATION, json_option
+from otel_diag.report_rows import MonitorFrame
+from otel_diag.rows import to_json
 from otel_diag.timewindow import format_duration
 
 MAX_SPARK_MINUTES = 60
@@ -65,13 +67,15 @@ def monitor_command(
     storage, store = open_store(settings)
     limit = 1 if once else frames
 
-    def snapshot() -> dict[str, Any]:
+    def snapshot() -> MonitorFrame:
         with database_failures(storage):
-            data = store.monitor_snapshot(window, datetime.now(UTC))
-        data["tenant"] = settings.tenant
-        for row in data["latest_errors"]:
-            row["trace_url"] = settings.trace_url(row.get("trace_id"))
-        return data
+            return store.monitor_snapshot(window, datetime.now(UTC))
+
+    def as_json_object(data: MonitorFrame) -> dict[str, Any]:
+        errors = [
+            {**to_json(e), "trace_url": settings.trace_url(e.trace_id)} for e in data.latest_errors
+        ]
+        return {**to_json(data), "tenant": settings.tenant, "latest_errors": errors}
 
     out = render.console()
     shown = 0
@@ -80,20 +84,21 @@ def monitor_command(
             while True:
                 data = snapshot()
                 if as_json and limit == 1:
-                    render.emit_json(data)
+                    render.emit_json(as_json_object(data))
                 elif as_json:  # one JSON object per line per refresh
-                    click.echo(json.dumps(data, default=str))
+                    click.echo(json.dumps(as_json_object(data), default=str))
                 else:
-                    out.print(frame(data, window))
+                    out.print(frame(data, settings.tenant, window))
                 shown += 1
                 if limit is not None and shown >= limit:
                     return
                 time.sleep(interval)
-        with Live(frame(snapshot(), window), console=out, auto_refresh=False, screen=False) as live:
+        first = frame(snapshot(), settings.tenant, window)
+        with Live(first, console=out, auto_refresh=False, screen=False) as live:
             shown = 1
             while limit is None or shown < limit:
                 time.sleep(interval)
-                live.update(frame(snapshot(), window), refresh=True)
+                live.update(frame(snapshot(), settings.tenant, window), refresh=True)
                 shown += 1
     except KeyboardInterrupt:
         return
@@ -101,13 +106,12 @@ def monitor_command(
         storage.dispose()
 
 
-def frame(data: dict[str, Any], window: timedelta) -> Group:
+def frame(data: MonitorFrame, tenant: str, window: timedelta) -> Group:
     """One dashboard frame from a :meth:`~otel_diag.store.port.TenantStore.monitor_snapshot`."""
-    now = datetime.fromisoformat(data["now"])
-    spark = render.sparkline(_per_minute(data, now, window))
+    spark = render.sparkline(_per_minute(data, window))
     head = Text.assemble(
         ("otel-diag monitor", "bold"),
-        f"  tenant {data['tenant']}  ·  last {format_duration(window)}  ·  {render.when(now)} UTC",
+        f"  tenant {tenant}  ·  last {format_duration(window)}  ·  {render.when(data.now)} UTC",
     )
     figures = render.table(
         None,
@@ -132,14 +136,14 @@ def frame(data: dict[str, Any], window: timedelta) -> Group:
         ),
     )
     figures.add_row(
-        f"{data['runs_per_minute']:.2f}",
-        render.count(data["runs"]),
-        render.count(data["failed"]),
-        render.percent(data["failure_rate"]),
-        render.count(data["running"]),
-        render.money(data["cost_usd"]),
-        render.money(data["cost_per_minute"]),
-        render.count(data["pending_diagnoses"]),
+        f"{data.runs_per_minute:.2f}",
+        render.count(data.runs),
+        render.count(data.failed),
+        render.percent(data.failure_rate),
+        render.count(data.running),
+        render.money(data.cost_usd),
+        render.money(data.cost_per_minute),
+        render.count(data.pending_diagnoses),
         spark or render.NONE,
     )
     parts: list[Any] = [head, figures]
@@ -152,16 +156,16 @@ def frame(data: dict[str, Any], window: timedelta) -> Group:
         "cost/min",
         right=("calls", "tokens", "cost", "cost/min"),
     )
-    for m in data["models"]:
-        unpriced = m["unpriced_calls"] == m["calls"]
+    for m in data.models:
+        unpriced = m.unpriced_calls == m.calls
         models.add_row(
-            m["model"],
-            render.count(m["calls"]),
-            render.count(m["tokens"]),
-            render.money(None, unpriced=True) if unpriced else render.money(m["cost_usd"]),
-            render.NONE if unpriced else render.money(m["cost_per_minute"]),
+            m.model,
+            render.count(m.calls),
+            render.count(m.tokens),
+            render.money(None, unpriced=True) if unpriced else render.money(m.cost_usd),
+            render.NONE if unpriced else render.money(m.cost_per_minute),
         )
-    if data["models"]:
+    if data.models:
         parts.append(models)
     errors = render.table(
         "Latest errors",
@@ -173,16 +177,16 @@ def frame(data: dict[str, Any], window: timedelta) -> Group:
         "message",
         text=("message",),
     )
-    for e in data["latest_errors"]:
+    for e in data.latest_errors:
         errors.add_row(
-            render.when(e["created_at"]),
-            render.short_id(e["run_id"]),
-            render.clip(e["step_name"], 28),
-            f"{e['source']}/{e['error_category']}",
-            render.clip(e["error_type"], 32),
-            render.excerpt(e["error_message"], 90),
+            render.when(e.created_at),
+            render.short_id(e.run_id),
+            render.clip(e.step_name, 28),
+            f"{e.source}/{e.error_category}",
+            render.clip(e.error_type, 32),
+            render.excerpt(e.error_message, 90),
         )
-    parts.append(errors if data["latest_errors"] else Text("No errors yet."))
+    parts.append(errors if data.latest_errors else Text("No errors yet."))
     diagnoses = render.table(
         "Latest diagnoses",
         "time (UTC)",
@@ -194,23 +198,24 @@ def frame(data: dict[str, Any], window: timedelta) -> Group:
         right=("confidence",),
         text=("root cause",),
     )
-    for d in data["latest_diagnoses"]:
+    for d in data.latest_diagnoses:
         diagnoses.add_row(
-            render.when(d["created_at"]),
-            render.short_id(d["run_id"]),
-            d["llm_provider"],
-            f"{d['confidence_score']:.2f}",
-            render.clip(d["resume_step"], 24),
-            render.excerpt(d["root_cause_analysis"], 90),
+            render.when(d.created_at),
+            render.short_id(d.run_id),
+            d.llm_provider,
+            f"{d.confidence_score:.2f}",
+            render.clip(d.resume_step, 24),
+            render.excerpt(d.root_cause_analysis, 90),
         )
-    parts.append(diagnoses if data["latest_diagnoses"] else Text("No diagnoses yet."))
+    parts.append(diagnoses if data.latest_diagnoses else Text("No diagnoses yet."))
     return Group(*parts)
 
 
-def _per_minute(data: dict[str, Any], now: datetime, window: timedelta) -> list[float]:
+def _per_minute(data: MonitorFrame, window: timedelta) -> list[float]:
     """Runs per minute over the window (at most the last hour), zero-filled."""
     minutes = max(1, min(MAX_SPARK_MINUTES, int(window.total_seconds() // 60)))
-    counts = {row["minute"]: row["runs"] for row in data["per_minute"]}
-    start = now.astimezone(UTC).replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+    counts = {row.minute: row.runs for row in data.per_minute}
+    now = data.now.astimezone(UTC)
+    start = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
     keys = [(start + timedelta(minutes=i)).strftime("%Y-%m-%d %H:%M") for i in range(minutes)]
     return [float(counts.get(k, 0)) for k in keys]

@@ -26,6 +26,7 @@ from otel_diag.metrics import FAILURE_WINDOW_HOURS, ServerMetrics
 from otel_diag.receiver.grpc_server import build_grpc_server
 from otel_diag.receiver.ingest import Ingestor
 from otel_diag.receiver.memory import tune_allocator
+from otel_diag.report_rows import Gauges
 from otel_diag.rows import FailureCost
 from otel_diag.server.app import create_app
 from otel_diag.server.connections import (
@@ -128,7 +129,7 @@ class OtelDiagServer:
     def _known_tenants(self) -> list[str]:
         return sorted({*self.tenancy.tenants, *self.storage.tenants()} or {self.settings.tenant})
 
-    def _read_gauges(self, tenant: str) -> dict[str, Any]:
+    def _read_gauges(self, tenant: str) -> Gauges:
         return self.storage.tenant(tenant).gauges()
 
     def _read_failure_cost(self, tenant: str) -> FailureCost:

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from otel_diag.report_rows import CostBreakdown, RunStats
+from otel_diag.report_rows import (
+    CostBreakdown,
+    CostlyRun,
+    DiagnosisOutcomes,
+    Gauges,
+    MonitorFrame,
+    RunStats,
+    UnpricedModel,
+)
 from otel_diag.rows import (
     ErrorGroup,
     ErrorRow,
@@ -265,7 +273,7 @@ class TenantStore(Protocol):
 
     def monitor_snapshot(
         self, window: timedelta, now: datetime, *, errors: int = 10, diagnoses: int = 5
-    ) -> dict[str, Any]:
+    ) -> MonitorFrame:
         """One frame of ``otel-diag monitor``."""
         ...
 
@@ -289,13 +297,13 @@ class TenantStore(Protocol):
 
     def costly_runs(
         self, since: datetime, threshold: float, limit: int = 10
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[CostlyRun]: ...
 
     def cost_since(self, since: datetime) -> float: ...
 
-    def unpriced_models(self, since: datetime) -> list[dict[str, Any]]: ...
+    def unpriced_models(self, since: datetime) -> list[UnpricedModel]: ...
 
-    def diagnosis_outcomes(self, since: datetime) -> dict[str, Any]: ...
+    def diagnosis_outcomes(self, since: datetime) -> DiagnosisOutcomes: ...
 
     def export_layout(self, table: ExportTable, *, trace_url: bool = False) -> ExportLayout:
         """The columns :meth:`export_batches` yields (``trace_url`` last when asked for)."""
@@ -323,7 +331,7 @@ class TenantStore(Protocol):
         """The export as CSV written by the database itself (None: not supported here)."""
         ...
 
-    def gauges(self) -> dict[str, Any]:
+    def gauges(self) -> Gauges:
         """``/metrics``: open runs, diagnosis states and spend, read at scrape time."""
         ...
 

@@ -1,4 +1,5 @@
-"""The ``stats`` and ``cost`` reports' roll-ups, shared by the SQL and MongoDB stores.
+"""The reports' roll-ups (``stats``, ``cost``, a ``monitor`` frame), shared by the SQL and
+MongoDB stores.
 
 A backend groups in its own way (SQL by grouped queries, MongoDB by one streamed pass over
 documents, since FerretDB lacks most accumulators) and feeds the groups here; the sums,
@@ -9,6 +10,7 @@ the same :mod:`otel_diag.report_rows` to the last digit.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from otel_diag.report_rows import (
@@ -20,13 +22,19 @@ from otel_diag.report_rows import (
     CostMismatches,
     CostTotal,
     DayCost,
+    DiagnosisExcerpt,
+    DiagnosisOutcomes,
+    ErrorExcerpt,
+    MinuteCount,
     MismatchExample,
     ModelCost,
+    ModelRate,
+    MonitorFrame,
     RunStats,
     RunTotals,
     UnpricedUsage,
 )
-from otel_diag.store.rules import NO_AGENT, NO_MODEL, rate, rounded
+from otel_diag.store.rules import CHOSEN_FALLBACKS, NO_AGENT, NO_MODEL, rate, rounded
 
 COST_DIGITS = 9
 """USD sums are rounded to a billionth: float noise of long sums never shows."""
@@ -203,3 +211,62 @@ class CostRollup:
                 examples=tuple(examples),
             ),
         )
+
+
+def monitor_frame(
+    *,
+    now: datetime,
+    window: timedelta,
+    runs: int,
+    failed: int,
+    running: int,
+    finished: int,
+    cost_usd: Any,
+    pending_diagnoses: int,
+    per_minute: Iterable[MinuteCount],
+    models: Iterable[tuple[str, int, Any, Any, Any]],
+    latest_errors: Iterable[ErrorExcerpt],
+    latest_diagnoses: Iterable[DiagnosisExcerpt],
+) -> MonitorFrame:
+    """A monitor frame from a backend's counts. ``models``: (model, calls, cost or None when
+    no call was priced, tokens, unpriced calls), in any order."""
+    minutes = window.total_seconds() / 60.0
+    spent = float(cost_usd or 0.0)
+    rates = [
+        ModelRate(
+            model=m,
+            calls=n,
+            cost_usd=round(float(c or 0.0), COST_DIGITS),
+            cost_per_minute=round(float(c or 0.0) / minutes, COST_DIGITS),
+            tokens=int(t or 0),
+            unpriced_calls=int(u or 0),
+        )
+        for m, n, c, t, u in sorted(models, key=lambda r: (r[2] is None, -(r[2] or 0.0), r[0]))
+    ]
+    return MonitorFrame(
+        now=now,
+        window_minutes=round(minutes, 2),
+        runs=runs,
+        failed=failed,
+        running=running,
+        runs_per_minute=round(runs / minutes, 3),
+        failure_rate=rate(failed, finished),
+        cost_usd=round(spent, COST_DIGITS),
+        cost_per_minute=round(spent / minutes, COST_DIGITS),
+        pending_diagnoses=pending_diagnoses,
+        per_minute=tuple(sorted(per_minute, key=lambda m: m.minute)),
+        models=tuple(rates),
+        latest_errors=tuple(latest_errors),
+        latest_diagnoses=tuple(latest_diagnoses),
+    )
+
+
+def outcomes(reports: int, failed_runs: int, reasons: dict[str, int]) -> DiagnosisOutcomes:
+    """Diagnosis health from the counts: a fallback the operator chose (rules mode, the
+    spend cap) is not an LLM failure."""
+    return DiagnosisOutcomes(
+        reports=reports,
+        llm_fallbacks=sum(n for r, n in reasons.items() if r not in CHOSEN_FALLBACKS),
+        failed_runs=failed_runs,
+        fallback_reasons=reasons,
+    )

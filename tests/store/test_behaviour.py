@@ -332,9 +332,9 @@ def test_released_and_parked_claims(storage: Storage) -> None:
     assert store.mark_failed(by_run[second], now)
 
     assert store.queue_depth(now, 5) == {"ready": 1, "waiting": 0, "claimed": 0}
-    assert store.diagnosis_outcomes(now - timedelta(hours=1))["failed_runs"] == 1
+    assert store.diagnosis_outcomes(now - timedelta(hours=1)).failed_runs == 1
     assert store.next_ready_at(5) is not None
-    assert store.gauges()["diagnosis_states"] == {"pending": 1, "error": 1}
+    assert store.gauges().diagnosis_states == {"pending": 1, "error": 1}
 
 
 def test_reports_count_what_was_stored(storage: Storage) -> None:
@@ -356,18 +356,18 @@ def test_reports_count_what_was_stored(storage: Storage) -> None:
     assert {m.model for m in cost.by_model} == {"gpt-4o-mini", "house-model-x"}
     assert [u.model for u in cost.unpriced] == ["house-model-x"]
     assert cost.by_agent[0].runs == 3
-    assert (frame["runs"], frame["failed"], frame["pending_diagnoses"]) == (3, 2, 2)
-    assert len(frame["latest_errors"]) == 4
+    assert (frame.runs, frame.failed, frame.pending_diagnoses) == (3, 2, 2)
+    assert len(frame.latest_errors) == 4
     assert store.finished_runs(since) == (3, 2)
     assert store.cost_since(since) == pytest.approx(cost.total.cost_usd)
-    assert [m["model"] for m in store.unpriced_models(since)] == ["house-model-x"]
-    assert [r["name"] for r in store.costly_runs(since, 0.0)] == ["invoke_workflow checkout"] * 3
+    assert [m.model for m in store.unpriced_models(since)] == ["house-model-x"]
+    assert [r.name for r in store.costly_runs(since, 0.0)] == ["invoke_workflow checkout"] * 3
     assert [r.name for r in store.recent_failed_runs(since)] == ["invoke_workflow checkout"] * 2
     failure = store.failure_cost(since, None)
     assert (failure.failed_runs.count, failure.retried_attempts.count) == (2, 2)
     buckets = store.activity(since, datetime.now(UTC) + timedelta(minutes=1), timedelta(hours=1))
     assert sum(b.runs for b in buckets) == 3 and sum(b.failed for b in buckets) == 2
-    assert store.gauges()["runs_open"] == 0
+    assert store.gauges().runs_open == 0
 
 
 def test_the_run_list_filters_and_sorts(storage: Storage) -> None:

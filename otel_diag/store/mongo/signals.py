@@ -15,6 +15,16 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
 from otel_diag.redact import truncate
+from otel_diag.report_rows import (
+    CostlyRun,
+    DiagnosisExcerpt,
+    DiagnosisOutcomes,
+    ErrorExcerpt,
+    Gauges,
+    MinuteCount,
+    MonitorFrame,
+    UnpricedModel,
+)
 from otel_diag.rows import (
     FINISHED,
     RULES_PROVIDER,
@@ -22,10 +32,10 @@ from otel_diag.rows import (
     FailedRun,
     GroupDiagnosis,
     RunStatus,
-    to_json,
 )
 from otel_diag.store.mongo.codec import from_us, to_us
-from otel_diag.store.rules import CHOSEN_FALLBACKS, EXCERPT_CHARS, NO_MODEL, rate
+from otel_diag.store.rollups import monitor_frame, outcomes
+from otel_diag.store.rules import EXCERPT_CHARS, NO_MODEL
 from otel_diag.timewindow import as_utc
 
 Doc = dict[str, Any]
@@ -41,11 +51,10 @@ def monitor_snapshot(
     *,
     errors: int = 10,
     diagnoses: int = 5,
-) -> dict[str, Any]:
+) -> MonitorFrame:
     """What the live dashboard shows for the last ``window``: rates, cost, latest rows."""
     now = as_utc(now or datetime.now(UTC))
     since = to_us(now - window)
-    minutes = window.total_seconds() / 60.0
     runs_n = failed_n = running_n = finished_n = 0
     spent = 0.0
     per_minute: dict[str, list[int]] = {}
@@ -75,46 +84,30 @@ def monitor_snapshot(
     pending = db.runs.count_documents(
         {"diagnosis_state": DiagnosisState.PENDING.value, "status": FAILED}
     )
-    ordered = sorted(models.items(), key=lambda kv: (kv[1][1] is None, -(kv[1][1] or 0.0)))
-    return {
-        "now": now.isoformat(),
-        "window_minutes": round(minutes, 2),
-        "runs": runs_n,
-        "failed": failed_n,
-        "running": running_n,
-        "runs_per_minute": round(runs_n / minutes, 3),
-        "failure_rate": rate(failed_n, finished_n),
-        "cost_usd": round(spent, 9),
-        "cost_per_minute": round(spent / minutes, 9),
-        "pending_diagnoses": pending,
-        "per_minute": [
-            {"minute": m, "runs": n, "failed": f} for m, (n, f) in sorted(per_minute.items())
-        ],
-        "models": [
-            {
-                "model": m,
-                "calls": n,
-                "cost_usd": round(float(c or 0.0), 9),
-                "cost_per_minute": round(float(c or 0.0) / minutes, 9),
-                "tokens": t,
-                "unpriced_calls": u,
-            }
-            for m, (n, c, t, u) in ordered
-        ],
-        "latest_errors": latest_errors(db, errors),
-        "latest_diagnoses": latest_diagnoses(db, diagnoses),
-    }
+    return monitor_frame(
+        now=now,
+        window=window,
+        runs=runs_n,
+        failed=failed_n,
+        running=running_n,
+        finished=finished_n,
+        cost_usd=spent,
+        pending_diagnoses=pending,
+        per_minute=[MinuteCount(m, n, f) for m, (n, f) in per_minute.items()],
+        models=[(m, n, c, t, u) for m, (n, c, t, u) in models.items()],
+        latest_errors=latest_errors(db, errors),
+        latest_diagnoses=latest_diagnoses(db, diagnoses),
+    )
 
 
-def _excerpt(row: dict[str, Any], key: str) -> dict[str, Any]:
-    """The row's long text cut to the dashboard's excerpt, the cut said by the marker."""
-    text = row.get(key)
-    if isinstance(text, str) and len(text) > EXCERPT_CHARS:
-        row[key] = truncate(text[:EXCERPT_CHARS], EXCERPT_CHARS, total=len(text))
-    return row
+def _excerpt(text: str) -> str:
+    """A long text cut to the dashboard's excerpt, the cut said by the marker."""
+    if len(text) > EXCERPT_CHARS:
+        return truncate(text[:EXCERPT_CHARS], EXCERPT_CHARS, total=len(text))
+    return text
 
 
-def latest_errors(db: Database[Doc], limit: int = 10) -> list[dict[str, Any]]:
+def latest_errors(db: Database[Doc], limit: int = 10) -> list[ErrorExcerpt]:
     names: tuple[str, ...] = ("created_at", "run_id", "trace_id", "step_name", "source")
     names = (*names, "error_category", "error_type", "error_message")
     cursor = (
@@ -122,10 +115,22 @@ def latest_errors(db: Database[Doc], limit: int = 10) -> list[dict[str, Any]]:
         .sort([("created_at", DESCENDING), ("_id", ASCENDING)])
         .limit(limit)
     )
-    return [_excerpt(_row(d, names), "error_message") for d in cursor]
+    return [
+        ErrorExcerpt(
+            created_at=from_us(d["created_at"]),
+            run_id=d["run_id"],
+            trace_id=d["trace_id"],
+            step_name=d.get("step_name"),
+            source=d["source"],
+            error_category=d["error_category"],
+            error_type=d["error_type"],
+            error_message=_excerpt(d["error_message"]),
+        )
+        for d in cursor
+    ]
 
 
-def latest_diagnoses(db: Database[Doc], limit: int = 5) -> list[dict[str, Any]]:
+def latest_diagnoses(db: Database[Doc], limit: int = 5) -> list[DiagnosisExcerpt]:
     names: tuple[str, ...] = ("created_at", "run_id", "llm_provider", "llm_model")
     names = (*names, "confidence_score", "error_category", "resume_step", "root_cause_analysis")
     cursor = (
@@ -133,14 +138,19 @@ def latest_diagnoses(db: Database[Doc], limit: int = 5) -> list[dict[str, Any]]:
         .sort([("created_at", DESCENDING), ("_id", ASCENDING)])
         .limit(limit)
     )
-    return [_excerpt(_row(d, names), "root_cause_analysis") for d in cursor]
-
-
-def _row(doc: Doc, names: tuple[str, ...]) -> dict[str, Any]:
-    values = {n: doc.get(n) for n in names}
-    created = doc.get("created_at")
-    values["created_at"] = from_us(created) if created is not None else None
-    return to_json(values)
+    return [
+        DiagnosisExcerpt(
+            created_at=from_us(d["created_at"]),
+            run_id=d["run_id"],
+            llm_provider=d["llm_provider"],
+            llm_model=d.get("llm_model"),
+            confidence_score=d["confidence_score"],
+            error_category=d.get("error_category"),
+            resume_step=d.get("resume_step"),
+            root_cause_analysis=_excerpt(d["root_cause_analysis"]),
+        )
+        for d in cursor
+    ]
 
 
 def finished_runs(db: Database[Doc], since: datetime) -> tuple[int, int]:
@@ -153,7 +163,7 @@ def finished_runs(db: Database[Doc], since: datetime) -> tuple[int, int]:
 
 def costly_runs(
     db: Database[Doc], since: datetime, threshold: float, limit: int = 10
-) -> list[dict[str, Any]]:
+) -> list[CostlyRun]:
     """Runs seen since ``since`` whose cost exceeds ``threshold`` USD, most expensive first."""
     start = to_us(since)
     query = {
@@ -163,15 +173,7 @@ def costly_runs(
     fields = {"name": 1, "agent_name": 1, "trace_id": 1, "cost_usd": 1}
     cursor = db.runs.find(query, fields).sort("cost_usd", DESCENDING).limit(limit)
     return [
-        to_json(
-            {
-                "id": d["_id"],
-                "name": d.get("name"),
-                "agent_name": d.get("agent_name"),
-                "trace_id": d.get("trace_id"),
-                "cost_usd": d.get("cost_usd"),
-            }
-        )
+        CostlyRun(d["_id"], d.get("name"), d.get("agent_name"), d["trace_id"], d["cost_usd"])
         for d in cursor
     ]
 
@@ -184,7 +186,7 @@ def cost_since(db: Database[Doc], since: datetime) -> float:
     return float(sum(d["cost_usd"] for d in docs))
 
 
-def unpriced_models(db: Database[Doc], since: datetime) -> list[dict[str, Any]]:
+def unpriced_models(db: Database[Doc], since: datetime) -> list[UnpricedModel]:
     """Models whose calls since ``since`` carried tokens but no known price."""
     models: dict[str, list[int]] = {}
     query = {"started_at": {"$gte": to_us(since)}, "cost_source": "unpriced"}
@@ -193,10 +195,10 @@ def unpriced_models(db: Database[Doc], since: datetime) -> list[dict[str, Any]]:
         m[0] += 1
         m[1] += int(d.get("input_tokens") or 0) + int(d.get("output_tokens") or 0)
     ordered = sorted(models.items(), key=lambda kv: -kv[1][1])
-    return [{"model": m, "calls": n, "tokens": t} for m, (n, t) in ordered]
+    return [UnpricedModel(m, n, t) for m, (n, t) in ordered]
 
 
-def diagnosis_outcomes(db: Database[Doc], since: datetime) -> dict[str, Any]:
+def diagnosis_outcomes(db: Database[Doc], since: datetime) -> DiagnosisOutcomes:
     """Diagnosis health since ``since`` (see the SQL twin's docstring for the fields)."""
     start = to_us(since)
     reasons: dict[str, int] = {}
@@ -212,17 +214,11 @@ def diagnosis_outcomes(db: Database[Doc], since: datetime) -> dict[str, Any]:
     failed = db.runs.count_documents(
         {"diagnosis_state": DiagnosisState.ERROR.value, "diagnosed_at": {"$gte": start}}
     )
-    return {
-        "reports": reports,
-        "llm_fallbacks": sum(n for r, n in reasons.items() if r not in CHOSEN_FALLBACKS),
-        "failed_runs": failed,
-        "fallback_reasons": reasons,
-    }
+    return outcomes(reports, failed, reasons)
 
 
-def server_gauges(db: Database[Doc]) -> dict[str, Any]:
-    """``runs_open``, ``diagnosis_states`` {state: runs}, ``reports`` {provider: n},
-    ``diagnosis_cost_usd``: counts on indexed fields, read at scrape time."""
+def server_gauges(db: Database[Doc]) -> Gauges:
+    """Counts on indexed fields, read at scrape time."""
     open_runs = db.runs.count_documents({"status": RUNNING})
     states = {}
     for state in DiagnosisState:
@@ -237,12 +233,7 @@ def server_gauges(db: Database[Doc]) -> dict[str, Any]:
         provider = d.get("llm_provider") or "unknown"
         reports[provider] = reports.get(provider, 0) + 1
         cost += float(d.get("cost_usd") or 0.0)
-    return {
-        "runs_open": open_runs,
-        "diagnosis_states": states,
-        "reports": reports,
-        "diagnosis_cost_usd": cost,
-    }
+    return Gauges(open_runs, states, reports, cost)
 
 
 def recent_failed_runs(db: Database[Doc], since: datetime, limit: int = 5) -> list[FailedRun]:

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 from pymongo.database import Database
 
 from otel_diag.projection.project import Projection, project, trace_runs_in
-from otel_diag.report_rows import CostBreakdown, RunStats
+from otel_diag.report_rows import (
+    CostBreakdown,
+    CostlyRun,
+    DiagnosisOutcomes,
+    Gauges,
+    MonitorFrame,
+    RunStats,
+    UnpricedModel,
+)
 from otel_diag.rows import (
     ErrorGroup,
     ErrorRow,
@@ -240,24 +248,22 @@ class MongoTenantStore:
 
     def monitor_snapshot(
         self, window: timedelta, now: datetime, *, errors: int = 10, diagnoses: int = 5
-    ) -> dict[str, Any]:
+    ) -> MonitorFrame:
         return signals.monitor_snapshot(self.db, window, now, errors=errors, diagnoses=diagnoses)
 
     def finished_runs(self, since: datetime) -> tuple[int, int]:
         return signals.finished_runs(self.db, since)
 
-    def costly_runs(
-        self, since: datetime, threshold: float, limit: int = 10
-    ) -> list[dict[str, Any]]:
+    def costly_runs(self, since: datetime, threshold: float, limit: int = 10) -> list[CostlyRun]:
         return signals.costly_runs(self.db, since, threshold, limit)
 
     def cost_since(self, since: datetime) -> float:
         return signals.cost_since(self.db, since)
 
-    def unpriced_models(self, since: datetime) -> list[dict[str, Any]]:
+    def unpriced_models(self, since: datetime) -> list[UnpricedModel]:
         return signals.unpriced_models(self.db, since)
 
-    def diagnosis_outcomes(self, since: datetime) -> dict[str, Any]:
+    def diagnosis_outcomes(self, since: datetime) -> DiagnosisOutcomes:
         return signals.diagnosis_outcomes(self.db, since)
 
     def export_layout(self, table: ExportTable, *, trace_url: bool = False) -> ExportLayout:
@@ -289,7 +295,7 @@ class MongoTenantStore:
     ) -> int | None:
         return None  # no server-side CSV: the caller writes it from export_batches
 
-    def gauges(self) -> dict[str, Any]:
+    def gauges(self) -> Gauges:
         return signals.server_gauges(self.db)
 
     def write_readiness(self) -> str:

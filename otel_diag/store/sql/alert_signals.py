@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, or_, select
 
-from otel_diag.rows import RULES_PROVIDER, FailedRun, GroupDiagnosis, to_json
-from otel_diag.store.rules import CHOSEN_FALLBACKS as CHOSEN_FALLBACKS
+from otel_diag.report_rows import CostlyRun, DiagnosisOutcomes, UnpricedModel
+from otel_diag.rows import RULES_PROVIDER, FailedRun, GroupDiagnosis
+from otel_diag.store.rollups import outcomes
 from otel_diag.store.sql.expressions import NO_MODEL
 from otel_diag.store.sql.models import diagnostic_reports, runs, steps
 from otel_diag.timewindow import as_utc
@@ -95,7 +96,7 @@ def recent_failed_runs(conn: Connection, since: datetime, limit: int = 5) -> lis
 
 def costly_runs(
     conn: Connection, since: datetime, threshold: float, limit: int = 10
-) -> list[dict[str, Any]]:
+) -> list[CostlyRun]:
     """Runs seen since ``since`` whose cost exceeds ``threshold`` USD, most expensive first."""
     rows = conn.execute(
         select(runs.c.id, runs.c.name, runs.c.agent_name, runs.c.trace_id, runs.c.cost_usd)
@@ -105,8 +106,8 @@ def costly_runs(
         )
         .order_by(runs.c.cost_usd.desc())
         .limit(limit)
-    ).mappings()
-    return [to_json(r) for r in rows]
+    )
+    return [CostlyRun(*r) for r in rows]
 
 
 def cost_since(conn: Connection, since: datetime) -> float:
@@ -117,7 +118,7 @@ def cost_since(conn: Connection, since: datetime) -> float:
     return float(value or 0.0)
 
 
-def unpriced_models(conn: Connection, since: datetime) -> list[dict[str, Any]]:
+def unpriced_models(conn: Connection, since: datetime) -> list[UnpricedModel]:
     """Models whose calls since ``since`` carried tokens but no known price."""
     model = func.coalesce(steps.c.model, NO_MODEL)
     tokens = func.sum(
@@ -129,18 +130,12 @@ def unpriced_models(conn: Connection, since: datetime) -> list[dict[str, Any]]:
         .group_by(model)
         .order_by(tokens.desc())
     ).all()
-    return [{"model": m, "calls": n, "tokens": int(t or 0)} for m, n, t in rows]
+    return [UnpricedModel(m, n, int(t or 0)) for m, n, t in rows]
 
 
-def diagnosis_outcomes(conn: Connection, since: datetime) -> dict[str, Any]:
-    """Diagnosis health since ``since``.
-
-    ``llm_fallbacks``: reports the rules wrote because the LLM call failed, timed out or
-    answered something invalid (``fallback_reason`` set, other than the rules mode or the
-    spend cap, which are choices rather than failures); ``failed_runs``: runs whose
-    diagnosis was given up (the queue parks them in state ``error``, stamping
-    ``diagnosed_at``); ``fallback_reasons``: every rules report by reason.
-    """
+def diagnosis_outcomes(conn: Connection, since: datetime) -> DiagnosisOutcomes:
+    """Diagnosis health since ``since`` (:class:`~otel_diag.report_rows.DiagnosisOutcomes`;
+    a given-up run is parked by the queue in state ``error``, stamped ``diagnosed_at``)."""
     reason = diagnostic_reports.c.fallback_reason
     rows = conn.execute(
         select(reason, func.count())
@@ -160,9 +155,4 @@ def diagnosis_outcomes(conn: Connection, since: datetime) -> dict[str, Any]:
             runs.c.diagnosis_state == DIAGNOSIS_ERROR, runs.c.diagnosed_at >= as_utc(since)
         )
     ).scalar_one()
-    return {
-        "reports": int(reports),
-        "llm_fallbacks": sum(n for r, n in reasons.items() if r not in CHOSEN_FALLBACKS),
-        "failed_runs": int(failed),
-        "fallback_reasons": reasons,
-    }
+    return outcomes(int(reports), int(failed), reasons)

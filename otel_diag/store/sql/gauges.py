@@ -6,15 +6,14 @@ each is one grouped query over an indexed column, with no per-row work in Python
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Connection, func, select
 
+from otel_diag.report_rows import Gauges
 from otel_diag.store.sql.models import diagnostic_reports, runs
 
 
-def server_gauges(conn: Connection) -> dict[str, Any]:
-    """``runs_open``, ``diagnosis_states`` {state: runs}, ``reports`` {provider: n}, ``diagnosis_cost_usd``."""
+def server_gauges(conn: Connection) -> Gauges:
+    """Open runs, runs by diagnosis state, reports by provider, and the diagnoses' spend."""
     open_runs = conn.execute(
         select(func.count()).select_from(runs).where(runs.c.status == "running")
     ).scalar_one()
@@ -37,9 +36,4 @@ def server_gauges(conn: Connection) -> dict[str, Any]:
     ):
         reports[provider or "unknown"] = n
         cost += float(spent or 0.0)
-    return {
-        "runs_open": int(open_runs),
-        "diagnosis_states": states,
-        "reports": reports,
-        "diagnosis_cost_usd": cost,
-    }
+    return Gauges(int(open_runs), states, reports, cost)

@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from otel_diag.projection.project import Projection, project, trace_runs_in
-from otel_diag.report_rows import CostBreakdown, RunStats
+from otel_diag.report_rows import (
+    CostBreakdown,
+    CostlyRun,
+    DiagnosisOutcomes,
+    Gauges,
+    MonitorFrame,
+    RunStats,
+    UnpricedModel,
+)
 from otel_diag.rows import (
     ErrorGroup,
     ErrorRow,
@@ -251,7 +259,7 @@ class SqlTenantStore:
 
     def monitor_snapshot(
         self, window: timedelta, now: datetime, *, errors: int = 10, diagnoses: int = 5
-    ) -> dict[str, Any]:
+    ) -> MonitorFrame:
         with self.engine.connect() as conn:
             return monitor.monitor_snapshot(conn, window, now, errors=errors, diagnoses=diagnoses)
 
@@ -267,9 +275,7 @@ class SqlTenantStore:
         with self.engine.connect() as conn:
             return alert_signals.recent_failed_runs(conn, since, limit)
 
-    def costly_runs(
-        self, since: datetime, threshold: float, limit: int = 10
-    ) -> list[dict[str, Any]]:
+    def costly_runs(self, since: datetime, threshold: float, limit: int = 10) -> list[CostlyRun]:
         with self.engine.connect() as conn:
             return alert_signals.costly_runs(conn, since, threshold, limit)
 
@@ -277,11 +283,11 @@ class SqlTenantStore:
         with self.engine.connect() as conn:
             return alert_signals.cost_since(conn, since)
 
-    def unpriced_models(self, since: datetime) -> list[dict[str, Any]]:
+    def unpriced_models(self, since: datetime) -> list[UnpricedModel]:
         with self.engine.connect() as conn:
             return alert_signals.unpriced_models(conn, since)
 
-    def diagnosis_outcomes(self, since: datetime) -> dict[str, Any]:
+    def diagnosis_outcomes(self, since: datetime) -> DiagnosisOutcomes:
         with self.engine.connect() as conn:
             return alert_signals.diagnosis_outcomes(conn, since)
 
@@ -321,7 +327,7 @@ class SqlTenantStore:
                 conn, table, flt, write, trace_url_template=trace_url_template
             )
 
-    def gauges(self) -> dict[str, Any]:
+    def gauges(self) -> Gauges:
         with self.engine.connect() as conn:
             return server_gauges(conn)
 
