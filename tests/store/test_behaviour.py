@@ -358,6 +358,7 @@ def test_reports_count_what_was_stored(storage: Storage) -> None:
     assert cost.by_agent[0].runs == 3
     assert (frame.runs, frame.failed, frame.pending_diagnoses) == (3, 2, 2)
     assert len(frame.latest_errors) == 4
+    assert [m.model for m in frame.models] == ["gpt-4o-mini", "house-model-x"]  # unpriced last
     assert store.finished_runs(since) == (3, 2)
     assert store.cost_since(since) == pytest.approx(cost.total.cost_usd)
     assert [m.model for m in store.unpriced_models(since)] == ["house-model-x"]
