@@ -80,7 +80,7 @@ class StatsRollup:
                 tool_calls=int(tool_calls or 0),
                 input_tokens=int(input_tokens or 0),
                 output_tokens=int(output_tokens or 0),
-                cost_usd=None if cost_usd is None else float(cost_usd),
+                cost_usd=None if cost_usd is None else round(float(cost_usd), COST_DIGITS),
                 unpriced_tokens=int(unpriced_tokens or 0),
             )
         )
@@ -99,7 +99,7 @@ class StatsRollup:
             tool_calls=sum(a.tool_calls for a in agents),
             input_tokens=sum(a.input_tokens for a in agents),
             output_tokens=sum(a.output_tokens for a in agents),
-            cost_usd=sum(a.cost_usd or 0.0 for a in agents),
+            cost_usd=round(sum((a.cost_usd or 0.0 for a in agents), 0.0), COST_DIGITS),
             unpriced_tokens=sum(a.unpriced_tokens for a in agents),
         )
         return RunStats(totals, tuple(agents), tuple(categories))
@@ -197,9 +197,11 @@ class CostRollup:
         )
 
     def result(self, examples: Iterable[MismatchExample] = ()) -> CostBreakdown:
-        models = sorted(self._models.items(), key=lambda kv: (-kv[1].cost_usd, kv[0]))
-        unpriced = sorted(self._unpriced.items(), key=lambda kv: -(kv[1][1] + kv[1][2]))
-        mismatched = sorted(self._mismatched.items(), key=lambda kv: -kv[1][0])
+        models = sorted(
+            self._models.items(), key=lambda kv: (-round(kv[1].cost_usd, COST_DIGITS), kv[0])
+        )
+        unpriced = sorted(self._unpriced.items(), key=lambda kv: (-(kv[1][1] + kv[1][2]), kv[0]))
+        mismatched = sorted(self._mismatched.items(), key=lambda kv: (-kv[1][0], kv[0]))
         return CostBreakdown(
             total=CostTotal(*self._total.figures()),
             by_model=tuple(ModelCost(m, *u.figures()) for m, u in models),
@@ -211,6 +213,13 @@ class CostRollup:
                 examples=tuple(examples),
             ),
         )
+
+
+def _costliest_first(model: tuple[str, int, Any, Any, Any]) -> tuple[bool, float, str]:
+    """Costliest model first (compared at the reports' rounding, so backends agree), models
+    without a priced call last, ties by name."""
+    name, _, cost, _, _ = model
+    return cost is None, -round(float(cost or 0.0), COST_DIGITS), name
 
 
 def monitor_frame(
@@ -241,7 +250,7 @@ def monitor_frame(
             tokens=int(t or 0),
             unpriced_calls=int(u or 0),
         )
-        for m, n, c, t, u in sorted(models, key=lambda r: (r[2] is None, -(r[2] or 0.0), r[0]))
+        for m, n, c, t, u in sorted(models, key=_costliest_first)
     ]
     return MonitorFrame(
         now=now,

@@ -46,6 +46,13 @@ def test_stats_window_includes_older_runs_when_asked(cli: Invoke) -> None:
     assert data["totals"]["runs"] == 5
 
 
+def test_stats_over_an_empty_window_reports_zero_dollars_as_a_number(cli: Invoke) -> None:
+    totals = json.loads(cli("stats", "--json", "--since", "2999-01-01").stdout)["totals"]
+
+    assert (totals["runs"], totals["failure_rate"]) == (0, None)
+    assert totals["cost_usd"] == 0.0 and isinstance(totals["cost_usd"], float)
+
+
 def test_stats_table_reads_as_a_comparison(cli: Invoke) -> None:
     out = cli("stats").stdout
 

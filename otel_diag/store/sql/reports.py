@@ -20,6 +20,7 @@ from otel_diag.store.rollups import CostRollup, StatsRollup
 from otel_diag.store.rules import MISMATCH_ABSOLUTE, MISMATCH_RELATIVE
 from otel_diag.store.sql.expressions import NO_AGENT, between, day_bucket, duration_ms
 from otel_diag.store.sql.models import error_logs, runs, steps
+from otel_diag.timewindow import as_utc
 
 
 def _percentiles(
@@ -221,4 +222,6 @@ def _mismatch_examples(
         .order_by(steps.c.started_at.desc())
         .limit(limit)
     )
-    return [MismatchExample(*r) for r in rows]
+    return [
+        MismatchExample(run, step, model, as_utc(at), *rest) for run, step, model, at, *rest in rows
+    ]
