@@ -21,15 +21,26 @@ URL="postgresql://${ROLE}:${PASSWORD}@127.0.0.1:${PORT}/postgres"
 
 say() { echo "postgres.sh: $*" >&2; }
 
-READY="SELECT pg_has_role(current_user, 'pg_signal_backend', 'member')"
-if command -v psql >/dev/null && [ "$(psql "$URL" -Atqc "$READY" 2>/dev/null)" = t ]; then
+# "t": logs in and may end autovacuum workers; "f": logs in without that grant; "": no login.
+GRANTED="SELECT pg_has_role(current_user, 'pg_signal_backend', 'member')"
+state=$(command -v psql >/dev/null && psql "$URL" -Atqc "$GRANTED" 2>/dev/null || true)
+if [ "$state" = t ]; then
+  exit 0
+fi
+
+can_root() {
+  [ "$(id -u)" = 0 ] || { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }
+}
+if [ "$state" = f ] && ! can_root; then
+  say "role $ROLE logs in but is not a member of pg_signal_backend: a test database that an"
+  say "autovacuum worker is still on cannot be dropped. To fix, run as root: bash $0"
   exit 0
 fi
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then
     "$@"
-  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  elif can_root; then
     sudo "$@"
   else
     say "PostgreSQL is not ready and root is needed to set it up; run as root: bash $0"
@@ -72,8 +83,12 @@ END
 GRANT pg_signal_backend TO ${ROLE};
 SQL
 
-if [ "$(psql "$URL" -Atqc "$READY")" != t ]; then
+if ! psql "$URL" -Atqc 'SELECT 1' >/dev/null; then
   say "PostgreSQL $version is running but $URL does not log in (check pg_hba.conf)"
+  exit 1
+fi
+if [ "$(psql "$URL" -Atqc "$GRANTED")" != t ]; then
+  say "role $ROLE is not a member of pg_signal_backend after the GRANT"
   exit 1
 fi
 say "PostgreSQL $version ready at 127.0.0.1:$PORT (role $ROLE)"
