@@ -45,6 +45,7 @@ from otel_diag.receiver.work import (
     init_worker,
 )
 from otel_diag.store.sink import SpanSink
+from otel_diag.store.tenant_budget import BudgetWindow
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,10 @@ class Ingestor:
         max_inflight: int | None = None,
         max_request_bytes: int | None = None,
         tenant_share: float | None = None,
+        new_tenants: BudgetWindow | None = None,
     ) -> None:
         self.sink = sink
+        self._new_tenants = new_tenants
         self.settings = settings
         self.metrics = metrics
         self.max_request_bytes = max_request_bytes or settings.max_request_bytes
@@ -101,7 +104,7 @@ class Ingestor:
                 self.processes,
                 mp_context=multiprocessing.get_context("spawn"),  # never fork a gRPC process
                 initializer=init_worker,
-                initargs=(self.settings, os.getpid()),
+                initargs=(self.settings, os.getpid(), self._new_tenants),
             )
         return ThreadPoolExecutor(self._workers, thread_name_prefix="otel-diag-ingest")
 

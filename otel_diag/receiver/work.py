@@ -38,6 +38,7 @@ from otel_diag.spans.from_otlp_logs import DecodedLogs, decode_logs_json, decode
 from otel_diag.store import open_storage
 from otel_diag.store.port import TenantLimitReached
 from otel_diag.store.sink import SpanSink
+from otel_diag.store.tenant_budget import BudgetWindow
 
 logger = logging.getLogger(__name__)
 
@@ -177,15 +178,18 @@ def _log_counts(decoded: Decoded) -> dict[str, int]:
 _worker_sink: SpanSink | None = None
 
 
-def init_worker(settings: Settings, parent_pid: int) -> None:
-    """Process-pool initializer: die with the server, then one storage and sink per worker."""
+def init_worker(
+    settings: Settings, parent_pid: int, new_tenants: BudgetWindow | None = None
+) -> None:
+    """Process-pool initializer: die with the server, then one storage and sink per worker
+    (drawing new tenants from the server's shared ``new_tenants`` budget when given)."""
     global _worker_sink
     _die_with_parent(parent_pid)
     tune_allocator()
     logging.basicConfig(level=logging.WARNING)
     storage = open_storage(settings)
-    if not settings.api_keys:  # trusted mode: each process keeps the new-tenant budget
-        storage.limit_new_tenants(settings.new_tenants_per_minute)
+    if not settings.api_keys:  # trusted mode: new tenants are rationed
+        storage.limit_new_tenants(settings.new_tenants_per_minute, new_tenants)
     _worker_sink = SpanSink(storage, settings)
     atexit.register(storage.dispose)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import socket
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,7 @@ from otel_diag.server.connections import (
 from otel_diag.store import open_storage
 from otel_diag.store.port import Storage
 from otel_diag.store.sink import SpanSink
+from otel_diag.store.tenant_budget import BudgetWindow
 from otel_diag.tenancy import Tenancy, is_loopback
 
 logger = logging.getLogger(__name__)
@@ -104,13 +106,21 @@ class OtelDiagServer:
         self.http_port = http_port
         self._owns_storage = storage is None
         self.storage = storage or open_storage(settings)
+        new_tenants = None
         if self.tenancy.trusted:  # any client names its tenant: creating them is rationed
-            self.storage.limit_new_tenants(settings.new_tenants_per_minute)
+            per_minute = settings.new_tenants_per_minute
+            if per_minute > 0 and settings.ingest_processes > 0:  # one budget for all
+                new_tenants = BudgetWindow.shared(per_minute, multiprocessing.get_context("spawn"))
+            self.storage.limit_new_tenants(per_minute, new_tenants)
         self.metrics = ServerMetrics()
         # Shares matter only between tenants: a single tenant (or trusted mode) has the whole.
         share = settings.tenant_share if len(self.tenancy.tenants) > 1 else None
         self.ingestor = Ingestor(
-            SpanSink(self.storage, settings), settings, self.metrics, tenant_share=share
+            SpanSink(self.storage, settings),
+            settings,
+            self.metrics,
+            tenant_share=share,
+            new_tenants=new_tenants,
         )
         self.context = AppContext(
             settings=settings,

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from otel_diag.config import Settings
     from otel_diag.projection.project import Projection
     from otel_diag.spans.record import SpanRecord
+    from otel_diag.store.tenant_budget import BudgetWindow
 
 GroupOrder = Literal["occurrences", "runs", "last_seen", "first_seen"]
 ExportTable = Literal["errors", "runs", "steps"]
@@ -361,10 +362,12 @@ class Storage(Protocol):
         """Tenants the configuration names or storage holds."""
         ...
 
-    def limit_new_tenants(self, per_minute: int) -> None:
+    def limit_new_tenants(self, per_minute: int, window: BudgetWindow | None = None) -> None:
         """Create at most ``per_minute`` new tenants per minute (0: no limit), for trusted-mode
         ingest where any client names its tenant; beyond it :meth:`tenant` raises an error
-        with a ``retry_after`` (seconds)."""
+        with a ``retry_after`` (seconds). Processes given one shared ``window``
+        (:meth:`BudgetWindow.shared <otel_diag.store.tenant_budget.BudgetWindow.shared>`)
+        draw from one budget."""
         ...
 
     def tenants(self) -> list[str]:

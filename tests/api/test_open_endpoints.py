@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -109,3 +110,29 @@ def test_trusted_mode_creates_a_bounded_number_of_new_tenants_per_minute(
     srv.raw_export(to_protobuf(agent_trace("still-fine")).SerializeToString())
     assert srv.counts()["runs"] == 2
     assert not any(os.sep in t for t in srv.server.storage.tenants())
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_ingest_processes_share_one_new_tenant_budget(
+    serve: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests sent together land on both worker processes: together they create 3 new
+    tenants, not 3 each."""
+    monkeypatch.setenv("OTEL_DIAG_NEW_TENANTS_PER_MINUTE", "3")
+    monkeypatch.setenv("OTEL_DIAG_INGEST_PROCESSES", "2")
+    srv = serve()
+    bodies = [
+        to_protobuf(agent_trace(f"p{i}"), {"tenant.id": f"spread-{i}"}).SerializeToString()
+        for i in range(16)
+    ]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(
+            pool.map(lambda b: srv.http.post("/v1/traces", content=b, headers=PB), bodies)
+        )
+    accepted = [i for i, a in enumerate(answers) if a.status_code == 200]
+
+    assert len(accepted) == 3, [a.status_code for a in answers]
+    assert {a.status_code for a in answers} == {200, 429}
+    again = to_protobuf(agent_trace("again"), {"tenant.id": f"spread-{accepted[0]}"})
+    reply = srv.http.post("/v1/traces", content=again.SerializeToString(), headers=PB)
+    assert reply.status_code == 200  # a tenant that exists costs nothing

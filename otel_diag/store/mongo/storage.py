@@ -27,7 +27,7 @@ from pymongo.database import Database
 from otel_diag.config import DEFAULT_TENANT, Settings, load_settings
 from otel_diag.store.mongo import failures
 from otel_diag.store.mongo.indexes import ensure_indexes
-from otel_diag.store.tenant_budget import NewTenantBudget
+from otel_diag.store.tenant_budget import BudgetWindow, NewTenantBudget
 from otel_diag.tenants import TENANT_ID_RE, configured_tenants, validate_tenant_id
 
 if TYPE_CHECKING:
@@ -153,8 +153,8 @@ class MongoStorage:
                     found.add(tenant)
         return found
 
-    def limit_new_tenants(self, per_minute: int) -> None:
-        self._budget = NewTenantBudget(self, per_minute) if per_minute > 0 else None
+    def limit_new_tenants(self, per_minute: int, window: BudgetWindow | None = None) -> None:
+        self._budget = NewTenantBudget(self, per_minute, window) if per_minute > 0 else None
 
     def repair(self, tenant_id: str | None = None) -> bool:
         """Create the tenant's indexes again (a dropped or replaced database); True when in

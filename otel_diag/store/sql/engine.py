@@ -28,6 +28,7 @@ from otel_diag.tenants import validate_tenant_id as validate_tenant_id
 if TYPE_CHECKING:
     from otel_diag.store.sql.discovery import NewTenantBudget
     from otel_diag.store.sql.tenant_store import SqlTenantStore
+    from otel_diag.store.tenant_budget import BudgetWindow
 
 logger = logging.getLogger(__name__)
 
@@ -214,12 +215,12 @@ class TenantDBManager:
 
         return is_schema_missing(exc)
 
-    def limit_new_tenants(self, per_minute: int) -> None:
+    def limit_new_tenants(self, per_minute: int, window: BudgetWindow | None = None) -> None:
         """Create at most ``per_minute`` new tenants per minute (0: no limit); beyond it
-        :meth:`get_engine` raises ``TenantLimitReached`` (see :mod:`otel_diag.store.sql.discovery`)."""
+        :meth:`get_engine` raises ``TenantLimitReached`` (see :mod:`otel_diag.store.tenant_budget`)."""
         from otel_diag.store.sql.discovery import NewTenantBudget
 
-        self._budget = NewTenantBudget(self, per_minute) if per_minute > 0 else None
+        self._budget = NewTenantBudget(self, per_minute, window) if per_minute > 0 else None
 
     def get_engine(self, tenant_id: str | None = None) -> Engine:
         tenant = validate_tenant_id(tenant_id)
