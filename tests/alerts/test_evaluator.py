@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from opentelemetry.trace import Tracer
 
 from otel_diag.alerts import AlertEvaluator, parse_rules
+from otel_diag.config import load_settings
+from otel_diag.store import open_storage
 from otel_diag.store.sql.engine import TenantDBManager
 from tests.alerts.conftest import FakeClock, Webhook
-from tests.cli.seed import agent_run
+from tests.cli.seed import agent_run, exporting_tracer
 
 
 def seed(tracer: Tracer, *, failed: int, ok: int, **extra: object) -> list[str]:
@@ -291,3 +294,41 @@ def test_in_key_mode_the_evaluator_watches_the_key_tenants_not_an_invented_defau
         assert alerts.watched_tenants() == ["acme", "globex"]
     finally:
         manager.dispose()
+
+
+def test_every_store_signal_fires_on_mongodb(
+    make_mongo_database: Callable[[], str], webhook: Webhook, clock: FakeClock
+) -> None:
+    """The rules read their signals through the storage port: on MongoDB (FerretDB) the same
+    runs trip the same alerts, with the same payload shapes, as on SQL."""
+    url = make_mongo_database()
+    settings = load_settings(database_url=url)
+    with exporting_tracer(url, settings) as tracer:
+        failed = seed(tracer, failed=2, ok=0)
+        (dear,) = seed(tracer, failed=0, ok=1, reported_cost=2.5)
+        seed(tracer, failed=0, ok=1, model="acme-local-7b", input_tokens=300, output_tokens=20)
+    kinds = [
+        {"kind": "failure_rate", "threshold": 0.4, "min_runs": 4},  # fires above it
+        {"kind": "cost_per_run", "threshold": 1.0},
+        {"kind": "cost_per_hour", "threshold": 1.0, "window": "1h"},
+        {"kind": "unpriced_model"},
+        {"kind": "new_error_group", "window": "1h"},
+    ]
+    rules = parse_rules([{"name": r["kind"], "webhook": webhook.url, **r} for r in kinds])
+    storage = open_storage(settings)
+    try:
+        fired = AlertEvaluator(storage, rules=rules, clock=clock).evaluate_once()
+    finally:
+        storage.dispose()
+
+    assert sorted(a.rule for a in fired) == sorted(str(r["kind"]) for r in kinds)
+    sent = {p["kind"]: p for p in webhook.received}
+    assert sent["failure_rate"]["value"] == pytest.approx(0.5)
+    assert sorted(r["run_id"] for r in sent["failure_rate"]["details"]["runs"]) == sorted(failed)
+    assert [r["id"] for r in sent["cost_per_run"]["details"]["runs"]] == [dear]
+    assert sent["cost_per_hour"]["value"] >= 2.5
+    assert sent["unpriced_model"]["details"]["models"] == [
+        {"model": "acme-local-7b", "calls": 1, "tokens": 320}
+    ]
+    (group,) = sent["new_error_group"]["details"]["groups"]
+    assert group["occurrences"] == 2 and group["runs_affected"] == 2
