@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from opentelemetry.trace import Tracer
@@ -307,7 +308,7 @@ def test_every_store_signal_fires_on_mongodb(
         failed = seed(tracer, failed=2, ok=0)
         (dear,) = seed(tracer, failed=0, ok=1, reported_cost=2.5)
         seed(tracer, failed=0, ok=1, model="acme-local-7b", input_tokens=300, output_tokens=20)
-    kinds = [
+    kinds: list[dict[str, Any]] = [
         {"kind": "failure_rate", "threshold": 0.4, "min_runs": 4},  # fires above it
         {"kind": "cost_per_run", "threshold": 1.0},
         {"kind": "cost_per_hour", "threshold": 1.0, "window": "1h"},
