@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+HEAD = "0006"
+"""The newest migration's revision, so a database already at head is recognised with one
+query and without loading Alembic and every migration script (~0.2 s on each command and
+each tenant opened). ``tests/store/test_migrations.py`` holds it equal to Alembic's head."""
 hold_alembic()  # before any alembic import: it logs a line per plugin as it loads
 _ADVISORY_KEY = 0x6F74656C64696167  # "oteldiag"
 
@@ -60,12 +64,23 @@ def is_current(engine: Engine) -> bool:
     return True
 
 
+def _at_head(engine: Engine) -> bool:
+    """Whether the version table says :data:`HEAD` (False when there is none yet)."""
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except Exception:  # no version table: a new database, which Alembic will create
+        return False
+    return found == [HEAD]
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the engine's database (schema) to ``revision``; a no-op when already there."""
+    if revision == "head" and _at_head(engine):
+        return
     from alembic import command
 
-    head = head_revision()
-    if revision == "head" and current_revision(engine) == head:
+    if revision == "head" and current_revision(engine) == head_revision():
         return
     cfg = alembic_config()
     with write_transaction(engine) as conn:
