@@ -12,7 +12,7 @@ from otel_diag.store.sql import migrate
 
 def test_the_head_constant_is_alembics_head() -> None:
     """A new migration must move :data:`migrate.HEAD` with it, or databases stop upgrading."""
-    assert migrate.HEAD == migrate.head_revision()
+    assert migrate.head_revision() == migrate.HEAD
 
 
 @pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
