@@ -3,8 +3,9 @@
 The browser is Debian's chromium (``tests/peers/chromium.sh`` installs it; Playwright is a
 dev extra) launched once per test session, each test in its own context (own cookies). Without
 chromium the browser tests skip locally and fail under ``CI=true``. The console's queries are
-the storage port's, tested on SQLite and PostgreSQL in ``tests/store``; the console's own
-tests run on SQLite, where a server starts in a blink.
+the storage port's, tested on all three backends in ``tests/store``; the console's own
+tests run on SQLite, where a server starts in a blink, and the main browser test on MongoDB
+(FerretDB) too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture
-def db_url(tmp_path: Path, _sqlite_template: Path) -> str:
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, _sqlite_template: Path) -> str:
+    """SQLite by default; a test parametrized with ``mongodb`` gets a FerretDB database."""
+    if getattr(request, "param", "sqlite") == "mongodb":
+        return str(request.getfixturevalue("make_mongo_database")())
     path = tmp_path / "otel_diag.db"
     shutil.copyfile(_sqlite_template, path)
     return f"sqlite:///{path}"

@@ -7,8 +7,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from playwright.sync_api import expect
 
+from otel_diag.store.mongo.storage import MongoStorage
 from tests.console.conftest import send
 from tests.receiver.harness import Running
 from tests.receiver.otlp import agent_trace
@@ -19,8 +21,9 @@ XSS_MESSAGE = (
 XSS_NAME = "<img src=x onerror=alert(1)>plan"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite", "mongodb"], indirect=True)
 def test_a_failed_run_appears_live_then_shows_its_errors_and_diagnosis_and_diagnoses_again(
-    serve: Callable[..., Running], context: Any
+    serve: Callable[..., Running], context: Any, db_url: str
 ) -> None:
     srv = serve(
         background=True,
@@ -28,6 +31,7 @@ def test_a_failed_run_appears_live_then_shows_its_errors_and_diagnosis_and_diagn
         decision_wait=0.2,
         trace_url_template="http://jaeger.local/trace/{trace_id}",
     )
+    assert isinstance(srv.server.storage, MongoStorage) == db_url.startswith("mongodb://")
     page = context.new_page()
     page.goto(f"{srv.http_url}/runs")
     expect(page.get_by_text("No run matches.")).to_be_visible()
