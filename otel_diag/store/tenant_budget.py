@@ -40,11 +40,10 @@ class BudgetWindow:
 
     def __init__(self, per_minute: int, times: Any = None, names: Any = None) -> None:
         self.per_minute = per_minute
-        if times is None:
-            times, names = [-math.inf] * per_minute, [b""] * per_minute
-            self._lock: Any = threading.Lock()
-        else:
-            self._lock = times.get_lock()
+        self._shared = times is not None
+        if times is None:  # a list and a bytearray index and slice like the shared arrays
+            times, names = [-math.inf] * per_minute, bytearray(per_minute * NAME_BYTES)
+        self._lock: Any = times.get_lock() if self._shared else threading.Lock()
         self._times, self._names = times, names
 
     @classmethod
@@ -53,7 +52,7 @@ class BudgetWindow:
         return cls(per_minute, times, ctx.Array("c", per_minute * NAME_BYTES, lock=False))
 
     def __getstate__(self) -> dict[str, Any]:
-        if isinstance(self._times, list):
+        if not self._shared:
             raise TypeError("only a BudgetWindow.shared() window can be given to a process")
         return {"per_minute": self.per_minute, "times": self._times, "names": self._names}
 
@@ -61,15 +60,10 @@ class BudgetWindow:
         self.__init__(state["per_minute"], state["times"], state["names"])  # type: ignore[misc]
 
     def _name(self, slot: int) -> bytes:
-        if isinstance(self._names, list):
-            return bytes(self._names[slot])
         return bytes(self._names[slot * NAME_BYTES : (slot + 1) * NAME_BYTES]).rstrip(b"\0")
 
     def _set_name(self, slot: int, name: bytes) -> None:
-        if isinstance(self._names, list):
-            self._names[slot] = name
-        else:
-            self._names[slot * NAME_BYTES : (slot + 1) * NAME_BYTES] = name.ljust(NAME_BYTES, b"\0")
+        self._names[slot * NAME_BYTES : (slot + 1) * NAME_BYTES] = name.ljust(NAME_BYTES, b"\0")
 
     def take(self, tenant: str, now: float) -> float | None:
         """Spend a slot on ``tenant`` at ``now`` (free if it holds one already): None when it
@@ -96,7 +90,6 @@ class NewTenantBudget:
 
     def __init__(self, storage: Storage, per_minute: int, window: BudgetWindow | None = None):
         self._storage = storage
-        self.per_minute = per_minute
         self._window = window or BudgetWindow(per_minute)
         self._known: set[str] = set()
         self._known_at = -self.KNOWN_TTL_S
