@@ -80,8 +80,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         return
     from alembic import command
 
-    if revision == "head" and current_revision(engine) == head_revision():
-        return
     cfg = alembic_config()
     with write_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
