@@ -133,7 +133,7 @@ class CostRollup:
         self._total = _Usage()
         self._models: dict[str, _Usage] = {}
         self._days: dict[str, _Usage] = {}
-        self._unpriced: dict[str, list[int]] = {}
+        self._unpriced: dict[str, _Usage] = {}
         self._mismatched: dict[str, list[Any]] = {}
         self._agents: list[AgentCost] = []
 
@@ -156,10 +156,7 @@ class CostRollup:
         for usage in (self._total, by_model, by_day):
             usage.add(calls, inp, out, cost, unpriced)
         if unpriced:
-            u = self._unpriced.setdefault(m, [0, 0, 0])
-            u[0] += calls
-            u[1] += inp
-            u[2] += out
+            self._unpriced.setdefault(m, _Usage()).add(calls, inp, out, 0.0, False)
 
     def mismatch(self, model: str | None, steps: int, reported: Any, computed: Any) -> None:
         """Steps whose reported cost disagrees with the computed one (both summed)."""
@@ -200,14 +197,19 @@ class CostRollup:
         models = sorted(
             self._models.items(), key=lambda kv: (-round(kv[1].cost_usd, COST_DIGITS), kv[0])
         )
-        unpriced = sorted(self._unpriced.items(), key=lambda kv: (-(kv[1][1] + kv[1][2]), kv[0]))
+        unpriced = sorted(
+            self._unpriced.items(),
+            key=lambda kv: (-(kv[1].input_tokens + kv[1].output_tokens), kv[0]),
+        )
         mismatched = sorted(self._mismatched.items(), key=lambda kv: (-kv[1][0], kv[0]))
         return CostBreakdown(
             total=CostTotal(*self._total.figures()),
             by_model=tuple(ModelCost(m, *u.figures()) for m, u in models),
             by_agent=tuple(sorted(self._agents, key=lambda a: (-a.cost_usd, a.agent))),
             by_day=tuple(DayCost(d, *self._days[d].figures()) for d in sorted(self._days)),
-            unpriced=tuple(UnpricedUsage(m, *u) for m, u in unpriced),
+            unpriced=tuple(
+                UnpricedUsage(m, u.calls, u.input_tokens, u.output_tokens) for m, u in unpriced
+            ),
             mismatches=CostMismatches(
                 by_model=tuple(CostMismatch(m, *mm) for m, mm in mismatched),
                 examples=tuple(examples),
