@@ -14,6 +14,7 @@ from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 RESOURCE = Resource.create({"service.name": "factory-svc"})
@@ -195,3 +196,56 @@ def agent_trace(
         )
     )
     return spans
+
+
+class _ReplayIds(IdGenerator):
+    """An id generator that hands out given ids, so a replayed trace keeps its ids."""
+
+    def __init__(self) -> None:
+        self.trace_id = 0
+        self.span_id = 0
+
+    def generate_trace_id(self) -> int:
+        return self.trace_id
+
+    def generate_span_id(self) -> int:
+        return self.span_id
+
+
+def through_sdk(spans: list[ReadableSpan]) -> list[ReadableSpan]:
+    """The same spans as a real ``TracerProvider`` records them (ids, times, events kept).
+
+    Hand-built spans carry plain dicts; the SDK's carry ``BoundedAttributes`` behind a
+    ``MappingProxyType``, whose Python-level ``__iter__``/``__getitem__`` an exporter pays
+    for on every access. Benchmarks of an exporter measure on what the SDK hands it.
+    """
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    ids = _ReplayIds()
+    provider = TracerProvider(resource=spans[0].resource if spans else RESOURCE, id_generator=ids)
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("otel-diag.factories")
+    for span in spans:
+        ctx = span.context
+        ids.trace_id, ids.span_id = ctx.trace_id, ctx.span_id
+        parent = None
+        if span.parent is not None:
+            parent = trace.set_span_in_context(trace.NonRecordingSpan(span.parent))
+        live = tracer.start_span(
+            span.name,
+            context=parent,
+            kind=span.kind,
+            attributes=dict(span.attributes or {}),
+            start_time=span.start_time,
+        )
+        for event in span.events:
+            live.add_event(event.name, dict(event.attributes or {}), timestamp=event.timestamp)
+        if span.status.status_code is not StatusCode.UNSET:
+            live.set_status(span.status)
+        live.end(end_time=span.end_time)
+    provider.shutdown()
+    return list(memory.get_finished_spans())

@@ -1,7 +1,9 @@
 """Throughput of ``ErrorLogSpanExporter.export()`` against raw inserts of the same rows.
 
 Load: batches of 512 spans from 10-span agent traces (GenAI attributes), 10% of traces
-failing with exception events and a 2 KB stack trace. In the same run:
+failing with exception events and a 2 KB stack trace, recorded by a real ``TracerProvider``
+(so attributes are the SDK's ``BoundedAttributes``, as an exporter receives them). In the
+same run:
 
 - export() into SQLite and into PostgreSQL (spans/s);
 - the raw insert rate of exactly the rows export() wrote, with ``sqlite3.executemany`` and
@@ -29,7 +31,7 @@ from otel_diag.sdk.exporter import ErrorLogSpanExporter
 from otel_diag.spans.from_sdk import from_readable_span
 from otel_diag.store.sql.engine import WAL_CHECKPOINT_PAGES, WAL_SIZE_LIMIT, TenantDBManager
 from tests.bench.scratch import create_pg_database, drop_pg_database
-from tests.factories import agent_trace
+from tests.factories import agent_trace, through_sdk
 
 BATCH = 512
 TRACES = 5_000  # 50k spans
@@ -39,7 +41,7 @@ def make_batches(seed: int = 7) -> list[list]:
     rng = random.Random(seed)
     spans = []
     for i in range(TRACES):
-        spans.extend(agent_trace(failing=i % 10 == 0, rng=rng, run_key=None))
+        spans.extend(through_sdk(agent_trace(failing=i % 10 == 0, rng=rng, run_key=None)))
     return [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
 
 
