@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -17,7 +20,7 @@ from otel_diag.spans.record import (
 
 _STATUS = {StatusCode.UNSET: STATUS_UNSET, StatusCode.OK: STATUS_OK, StatusCode.ERROR: STATUS_ERROR}
 _KINDS = {kind: kind.name.lower() for kind in SpanKind}  # Enum.name is a slow property
-_EMPTY: dict = {}
+_EMPTY: Mapping[str, Any] = {}
 # Spans of one process share one Resource object: remember the last one's fields. One
 # tuple, swapped atomically, so concurrent exporters never pair a resource with another's.
 _last: tuple[object, tuple[str | None, str | None]] = (None, (None, None))
@@ -40,6 +43,17 @@ def _resource_fields(resource: object) -> tuple[str | None, str | None]:
     return fields
 
 
+def _plain(attributes: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The attributes as a plain dict, read once.
+
+    The SDK hands out ``BoundedAttributes`` behind a ``MappingProxyType``: every ``get`` and
+    every item of an iteration is a Python-level call (a missing key raises and catches
+    ``KeyError``). Normalizing, projecting and the own-telemetry check look at a span's
+    attributes several times, so one copy costs less than the lookups it saves.
+    """
+    return dict(attributes) if attributes else _EMPTY
+
+
 def from_readable_span(span: ReadableSpan) -> SpanRecord | None:
     """Build the normalized record; None for a span without a valid context."""
     ctx = span.context
@@ -51,7 +65,7 @@ def from_readable_span(span: ReadableSpan) -> SpanRecord | None:
     start = span.start_time or 0
     raw_events = span.events
     events = (
-        tuple(EventRecord(e.name, e.timestamp or start, e.attributes or _EMPTY) for e in raw_events)
+        tuple(EventRecord(e.name, e.timestamp or start, _plain(e.attributes)) for e in raw_events)
         if raw_events
         else ()
     )
@@ -65,7 +79,7 @@ def from_readable_span(span: ReadableSpan) -> SpanRecord | None:
         end_ns=span.end_time or start,
         status=_STATUS.get(status.status_code, STATUS_UNSET),
         status_message=status.description,
-        attributes=span.attributes or _EMPTY,
+        attributes=_plain(span.attributes),
         events=events,
         service_name=service,
         resource_tenant=tenant,

@@ -142,3 +142,20 @@ def test_ids_are_lowercase_hex_and_the_root_has_no_parent():
     assert rec.trace_id == "00000000000000000000000000000abc"
     assert rec.span_id == "0000000000000def"
     assert rec.is_root
+
+
+def test_a_span_recorded_by_the_sdk_reads_as_the_same_span_built_by_hand():
+    """The SDK hands exporters ``BoundedAttributes`` behind a proxy; the record is the same."""
+    import random
+
+    from tests.factories import agent_trace, through_sdk
+
+    by_hand = agent_trace(failing=True, rng=random.Random(3))
+    recorded = through_sdk(by_hand)
+    assert type(recorded[0].attributes).__name__ == "mappingproxy"  # what export() receives
+    for hand, sdk in zip(by_hand, recorded, strict=True):
+        a, b = from_readable_span(hand), from_readable_span(sdk)
+        assert a is not None and b is not None
+        assert a == b
+        assert type(b.attributes) is dict  # read once, not through the proxy per lookup
+    assert any(e.attributes.get("exception.stacktrace") for r in recorded for e in r.events)
