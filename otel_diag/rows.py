@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 from otel_diag.timewindow import as_utc
 
@@ -100,7 +100,22 @@ class Run:
         return max(0.0, (self.ended_at - self.started_at).total_seconds() * 1000.0)
 
 
-@dataclass(frozen=True, slots=True)
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True)
+def hot_row(cls: type[_T]) -> type[_T]:
+    """A frozen row for the type checker, a plain slotted dataclass at run time.
+
+    The projection builds a :class:`Step` per span and an :class:`ErrorRow` per failure:
+    a frozen dataclass sets each field through ``object.__setattr__``, 5.9 us for a
+    ``Step`` against 1.3 us unfrozen on the development machine. mypy still rejects any
+    assignment to a field (PEP 681 ``frozen_default``), and the rows stay hashable.
+    """
+    return dataclass(slots=True, unsafe_hash=True)(cls)
+
+
+@hot_row
 class RunUpdate:
     """What one batch of spans says about a run: the projection's run row.
 
@@ -121,7 +136,7 @@ class RunUpdate:
     root_failed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@hot_row
 class Step:
     """One agent, tool, LLM or activity span of a run."""
 
@@ -148,7 +163,7 @@ class Step:
     error_type: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@hot_row
 class ErrorRow:
     """One failure occurrence (``error_logs``); see ``otel_diag.projection.propagation``."""
 

@@ -10,7 +10,7 @@ attribute name.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from otel_diag import semconv as sc
@@ -65,7 +65,6 @@ class SpanRecord:
     error_source: str | None = None
     error_category: str | None = None
     error_type: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_root(self) -> bool:
