@@ -21,7 +21,7 @@ import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -35,8 +35,30 @@ ColumnConverter = Callable[[Sequence[Any]], list[Any]]
 
 
 def _sqlite_datetimes(values: Sequence[datetime | None]) -> list[str | None]:
-    # isoformat is C code; timespec keeps ".000000" and [:26] drops any "+00:00".
-    return [None if v is None else v.isoformat(" ", "microseconds")[:26] for v in values]
+    """``YYYY-MM-DD HH:MM:SS.ffffff`` of UTC datetimes, the seconds part formatted once.
+
+    An aware ``isoformat`` costs 2.8 us (it formats the offset, then we cut it off); a
+    batch's times fall in a few seconds, so the seconds text is kept per whole second
+    (``round`` of the timestamp less its microseconds is exact) and only the microseconds
+    are formatted per value: 1.6 us. Any other value (naive, or another zone) is formatted
+    whole, as before.
+    """
+    seconds: dict[int, str] = {}
+    out: list[str | None] = []
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        if v.tzinfo is not UTC:
+            out.append(v.isoformat(" ", "microseconds")[:26])
+            continue
+        micro = v.microsecond
+        key = round(v.timestamp() - micro / 1e6)
+        base = seconds.get(key)
+        if base is None:
+            base = seconds[key] = v.isoformat(" ", "seconds")[:19]
+        out.append(f"{base}.{micro:06d}")
+    return out
 
 
 def _uuid_hexes(values: Sequence[uuid.UUID | None]) -> list[str | None]:
