@@ -8,10 +8,13 @@ need (see :mod:`otel_diag.store.mongo.reports` for why not ``$group``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
+from pymongo.collection import Collection
+from pymongo.cursor import Cursor
 from pymongo.database import Database
 
 from otel_diag.redact import truncate
@@ -107,14 +110,18 @@ def _excerpt(text: str) -> str:
     return text
 
 
+NEWEST_FIRST = [("created_at", DESCENDING), ("_id", ASCENDING)]
+"""Newest first; ties in the same order on every read (SQL orders by time, then id)."""
+
+
+def _newest(collection: Collection[Doc], fields: Iterable[str], limit: int) -> Cursor[Doc]:
+    """The ``limit`` newest documents of ``collection``, with only ``fields``."""
+    return collection.find({}, dict.fromkeys(fields, 1)).sort(NEWEST_FIRST).limit(limit)
+
+
 def latest_errors(db: Database[Doc], limit: int = 10) -> list[ErrorExcerpt]:
-    names: tuple[str, ...] = ("created_at", "run_id", "trace_id", "step_name", "source")
-    names = (*names, "error_category", "error_type", "error_message")
-    cursor = (
-        db.error_logs.find({}, dict.fromkeys(names, 1))
-        .sort([("created_at", DESCENDING), ("_id", ASCENDING)])
-        .limit(limit)
-    )
+    fields = ("created_at", "run_id", "trace_id", "step_name", "source", "error_category")
+    cursor = _newest(db.error_logs, (*fields, "error_type", "error_message"), limit)
     return [
         ErrorExcerpt(
             created_at=from_us(d["created_at"]),
@@ -131,12 +138,11 @@ def latest_errors(db: Database[Doc], limit: int = 10) -> list[ErrorExcerpt]:
 
 
 def latest_diagnoses(db: Database[Doc], limit: int = 5) -> list[DiagnosisExcerpt]:
-    names: tuple[str, ...] = ("created_at", "run_id", "llm_provider", "llm_model")
-    names = (*names, "confidence_score", "error_category", "resume_step", "root_cause_analysis")
-    cursor = (
-        db.diagnostic_reports.find({}, dict.fromkeys(names, 1))
-        .sort([("created_at", DESCENDING), ("_id", ASCENDING)])
-        .limit(limit)
+    fields = ("created_at", "run_id", "llm_provider", "llm_model", "confidence_score")
+    cursor = _newest(
+        db.diagnostic_reports,
+        (*fields, "error_category", "resume_step", "root_cause_analysis"),
+        limit,
     )
     return [
         DiagnosisExcerpt(
@@ -247,7 +253,7 @@ def recent_failed_runs(db: Database[Doc], since: datetime, limit: int = 5) -> li
         return []
     latest: dict[Any, GroupDiagnosis] = {}
     reports = db.diagnostic_reports.find({"run_id": {"$in": [r["_id"] for r in runs]}}).sort(
-        [("created_at", DESCENDING), ("_id", ASCENDING)]
+        NEWEST_FIRST
     )
     for rep in reports:  # newest first: the first seen per run wins
         if rep["run_id"] not in latest:
