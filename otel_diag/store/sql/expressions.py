@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, literal_column, true
+from sqlalchemy import (
+    ARRAY,
+    Connection,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    true,
+)
 from sqlalchemy.sql import ColumnElement
 
 from otel_diag.store.rules import NO_AGENT as NO_AGENT
@@ -53,3 +64,29 @@ def minute_bucket(conn: Connection, column: Any) -> ColumnElement[str]:
     if conn.dialect.name == "postgresql":
         return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24:MI")
     return func.substr(column, 1, 16)
+
+
+HOUR = 3600
+
+
+def hour_bucket(dialect: str, column: Any) -> ColumnElement[int]:
+    """Hours since the epoch of a UTC timestamp (floor of epoch seconds / 3600)."""
+    if dialect == "postgresql":
+        return cast(func.floor(func.extract("epoch", column) / HOUR), Integer)
+    # SQLite stores UTC text; integer division truncates, so shift to positive first
+    # (exact for any time after 1856).
+    shift = 1_000_000
+    seconds = cast(func.strftime("%s", column), Integer)
+    return (seconds + shift * HOUR) // HOUR - shift
+
+
+def one_of(dialect: str, column: Any, name: str) -> ColumnElement[bool]:
+    """``column`` is one of the list bound as ``name`` at execution.
+
+    PostgreSQL gets ``= ANY(array)``: one parameter, so the statement's text is the same
+    for any number of values and psycopg prepares it after a few runs (no planning per
+    batch). SQLite gets an expanding ``IN``.
+    """
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))

@@ -188,6 +188,26 @@ class TraceRun(Base):
     run_id: Mapped[uuid.UUID]
 
 
+class ErrorGroupHour(Base):
+    """An error group's occurrences, and the runs it last hit, in one hour, per service and
+    agent: kept by the writer so that error-group pages need not count distinct runs
+    (:mod:`otel_diag.store.sql.group_hours`)."""
+
+    __tablename__ = "error_group_hours"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hour: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    """Hours since the epoch (UTC)."""
+    service_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    """'' when the run's service is unknown (key columns cannot be NULL)."""
+    agent_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    occurrences: Mapped[int] = mapped_column(BigInteger)
+    runs_last: Mapped[int] = mapped_column(BigInteger)
+    """Runs whose last occurrence of the group is in this hour."""
+
+    __table_args__ = (Index("ix_error_group_hours_hour", "hour"),)
+
+
 class DiagnosticReport(Base):
     """A diagnosis of one failed run, by an LLM or by the rules."""
 
@@ -224,3 +244,4 @@ error_logs: Table = ErrorLog.__table__  # type: ignore[assignment]
 diagnostic_reports: Table = DiagnosticReport.__table__  # type: ignore[assignment]
 trace_runs: Table = TraceRun.__table__  # type: ignore[assignment]
 error_propagations: Table = ErrorPropagation.__table__  # type: ignore[assignment]
+error_group_hours: Table = ErrorGroupHour.__table__  # type: ignore[assignment]
