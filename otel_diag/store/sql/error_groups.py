@@ -7,22 +7,30 @@ by a thousand runs is one group. The REST API (``GET /api/error-groups``), the C
 ``error_group_regression`` all read groups through this module.
 
 Counts are of failure occurrences (``error_logs`` rows), never of the copies an exception
-leaves on the spans it propagated through. Every query is bounded: the page's groups are
-found with one aggregate over the window, then the page's details with indexed lookups.
+leaves on the spans it propagated through. A window that runs to now is ranked from the
+hourly rollup the writer keeps (:mod:`otel_diag.store.sql.group_hours`) plus the rows of
+the hour it starts in; a window with an end is ranked with one aggregate over its rows.
+Either way the page's details are then indexed lookups per group.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import ARRAY, Connection, String, and_, bindparam, func, literal, select
 
 from otel_diag.rows import ErrorGroup, GroupDiagnosis, to_json
 from otel_diag.store.port import GroupOrder
 from otel_diag.store.rules import MAX_GROUP_NAMES
-from otel_diag.store.sql.models import diagnostic_reports, error_logs, runs
+from otel_diag.store.sql import group_hours
+from otel_diag.store.sql.expressions import one_of
+from otel_diag.store.sql.models import diagnostic_reports, error_group_hours, error_logs, runs
 from otel_diag.timewindow import as_utc
 
 MAX_NAMES = MAX_GROUP_NAMES
@@ -37,6 +45,21 @@ def _window(since: datetime | None, until: datetime | None) -> list[Any]:
     return clauses
 
 
+@dataclass(slots=True)
+class _Ranked:
+    """A page group's counts in the window, before its details are looked up."""
+
+    fingerprint: str
+    occurrences: int = 0
+    runs: int = 0
+    services: set[str] = field(default_factory=set)
+    agents: set[str] = field(default_factory=set)
+    lo: int = 0
+    """First hour with an occurrence in the window (rollup path)."""
+    hi: int = 0
+    """Last hour with an occurrence in the window (rollup path)."""
+
+
 def list_error_groups(
     conn: Connection,
     *,
@@ -49,11 +72,287 @@ def list_error_groups(
     limit: int = 50,
     offset: int = 0,
 ) -> list[ErrorGroup]:
-    """Groups with occurrences in ``[since, until)``, busiest (or as ``order`` says) first."""
+    """Groups with occurrences in ``[since, until)``, busiest (or as ``order`` says) first.
+
+    A window that runs to now (every API, CLI and alert query) is ranked from the hourly
+    rollup; a window with an end counts the rows themselves.
+    """
+    if fingerprints is not None and not fingerprints:
+        return []
+    if until is None:
+        filters = _Filters(service, agent, fingerprints)
+        page = _rank_hours(conn, since, filters, order, limit, offset)
+    else:
+        page = _rank_rows(conn, since, until, service, agent, fingerprints, order, limit, offset)
+    if not page:
+        return []
+    keys = [ranked.fingerprint for ranked in page]
+    seen = _seen(conn, keys)
+    # Each page group has an occurrence in the window, so when the window runs to now its
+    # latest occurrence ever is in the window: look there only (fewer rows to rank).
+    latest = _latest(conn, keys, _window(since, None) if until is None else [])
+    diagnoses = _diagnoses(conn, keys)
+    groups = []
+    for ranked in page:
+        fp = ranked.fingerprint
+        row = latest[fp]
+        groups.append(
+            ErrorGroup(
+                fingerprint=fp,
+                error_type=row.error_type,
+                error_category=row.error_category,
+                source=row.source,
+                step_name=row.step_name,
+                message=row.error_message,
+                occurrences=ranked.occurrences,
+                runs_affected=ranked.runs,
+                first_seen=as_utc(seen[fp][0]),
+                last_seen=as_utc(seen[fp][1]),
+                latest_run_id=row.run_id,
+                latest_trace_id=row.trace_id,
+                services=tuple(sorted(ranked.services - {""})[:MAX_NAMES]),
+                agents=tuple(sorted(ranked.agents - {""})[:MAX_NAMES]),
+                latest_diagnosis=diagnoses.get(fp),
+            )
+        )
+    return groups
+
+
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    service: str | None
+    agent: str | None
+    fingerprints: Sequence[str] | None
+
+    def on_hours(self) -> list[Any]:
+        t = error_group_hours.c
+        clauses: list[Any] = []
+        if self.service is not None:
+            clauses.append(t.service_name == self.service)
+        if self.agent is not None:
+            clauses.append(t.agent_name == self.agent)
+        if self.fingerprints is not None:
+            clauses.append(t.fingerprint.in_(list(self.fingerprints)))
+        return clauses
+
+    def on_rows(self) -> list[Any]:
+        """The names as conditions on ``error_logs`` joined to ``runs``."""
+        clauses: list[Any] = []
+        if self.service is not None:
+            clauses.append(func.coalesce(runs.c.service_name, "") == self.service)
+        if self.agent is not None:
+            clauses.append(func.coalesce(runs.c.agent_name, "") == self.agent)
+        return clauses
+
+    def admits(self, service: str, agent: str) -> bool:
+        """Whether a run of these names passes the filters."""
+        return (self.service is None or service == self.service) and (
+            self.agent is None or agent == self.agent
+        )
+
+
+def _rank_hours(
+    conn: Connection,
+    since: datetime | None,
+    filters: _Filters,
+    order: GroupOrder,
+    limit: int,
+    offset: int,
+) -> list[_Ranked]:
+    """One page of groups of ``[since, now)`` from ``error_group_hours``.
+
+    Whole hours after the one ``since`` falls in are summed from the rollup; that first,
+    partial hour is counted from its rows (a run counts there when it has no later
+    occurrence of the group). Orders by time rank by hour first, then read exact times
+    for the groups that can still reach the page, each within one hour of its rows.
+    """
+    t = error_group_hours.c
+    edge = None if since is None else group_hours.hour_of(since)
+    where = filters.on_hours()
+    if edge is not None:
+        where.append(t.hour > edge)
+    tallies: dict[str, _Ranked] = {}
+    query = (
+        select(
+            t.fingerprint,
+            func.sum(t.occurrences),
+            func.sum(t.runs_last),
+            func.min(t.hour),
+            func.max(t.hour),
+        )
+        .where(*where)
+        .group_by(t.fingerprint)
+    )
+    for fp, n, n_runs, lo, hi in conn.execute(query):
+        tallies[fp] = _Ranked(fp, int(n), int(n_runs), lo=int(lo), hi=int(hi))
+    if since is not None and edge is not None:
+        _count_edge(conn, since, edge, filters, tallies)
+    ranked = list(tallies.values())
+    if order == "occurrences":
+        ranked.sort(key=lambda r: (-r.occurrences, r.fingerprint))
+    elif order == "runs":
+        ranked.sort(key=lambda r: (-r.runs, -r.occurrences, r.fingerprint))
+    else:
+        ranked = _by_exact_time(conn, since, filters, ranked, order, limit + offset)
+    page = ranked[offset : offset + limit]
+    _names(conn, edge, filters, page)
+    return page
+
+
+def _count_edge(
+    conn: Connection, since: datetime, edge: int, filters: _Filters, tallies: dict[str, _Ranked]
+) -> None:
+    """Add the rows of ``[since, end of since's hour)`` to the tallies, with their names.
+
+    Rows are counted per (group, run) first; the runs' names and later occurrences are then
+    read by run key (joining ``runs`` to an hour of rows made PostgreSQL hash the whole
+    runs table, and a per-row probe for a later occurrence cost more than the count).
+    """
+    e = error_logs.c
+    end = group_hours.hour_start(edge + 1)
+    where = [e.created_at >= as_utc(since), e.created_at < end]
+    if filters.fingerprints is not None:
+        where.append(e.fingerprint.in_(list(filters.fingerprints)))
+    pairs = conn.execute(
+        select(e.fingerprint, e.run_id, func.count())
+        .where(*where)
+        .group_by(e.fingerprint, e.run_id)
+    ).all()
+    run_ids = {run_id for _, run_id, _ in pairs}
+    names = _run_names(conn, run_ids)
+    later = _later_pairs(conn, run_ids, end)
+    for fp, run_id, n in pairs:
+        service, agent = names.get(run_id, ("", ""))
+        if not filters.admits(service, agent):
+            continue
+        tally = tallies.get(fp)
+        if tally is None:
+            tally = tallies[fp] = _Ranked(fp, lo=edge, hi=edge)
+        tally.occurrences += int(n)
+        tally.runs += 0 if (fp, run_id) in later else 1
+        tally.lo = edge
+        tally.services.add(service)
+        tally.agents.add(agent)
+
+
+def _later_pairs(
+    conn: Connection, run_ids: set[uuid.UUID], after: datetime
+) -> set[tuple[str, uuid.UUID]]:
+    """(group, run) pairs of these runs with an occurrence at or after ``after``."""
+    statement = _later_pairs_sql(conn.dialect.name)
+    wanted = list(run_ids)
+    found: set[tuple[str, uuid.UUID]] = set()
+    for i in range(0, len(wanted), 1000):
+        params = {"ids": wanted[i : i + 1000], "after": after}
+        found.update((fp, run_id) for fp, run_id in conn.execute(statement, params))
+    return found
+
+
+@lru_cache(maxsize=2)
+def _later_pairs_sql(dialect: str) -> Any:
+    e = error_logs.c
+    return (
+        select(e.fingerprint, e.run_id)
+        .where(one_of(dialect, e.run_id, "ids"), e.created_at >= bindparam("after"))
+        .distinct()
+    )
+
+
+def _run_names(conn: Connection, run_ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str]]:
+    """Service and agent of each run ('' when unknown), by primary key."""
+    statement = _run_names_sql(conn.dialect.name)
+    wanted = list(run_ids)
+    found: dict[uuid.UUID, tuple[str, str]] = {}
+    for i in range(0, len(wanted), 1000):
+        for run_id, service, agent in conn.execute(statement, {"ids": wanted[i : i + 1000]}):
+            found[run_id] = (service or "", agent or "")
+    return found
+
+
+@lru_cache(maxsize=2)
+def _run_names_sql(dialect: str) -> Any:
+    ids = one_of(dialect, runs.c.id, "ids")
+    return select(runs.c.id, runs.c.service_name, runs.c.agent_name).where(ids)
+
+
+def _by_exact_time(
+    conn: Connection,
+    since: datetime | None,
+    filters: _Filters,
+    ranked: list[_Ranked],
+    order: GroupOrder,
+    needed: int,
+) -> list[_Ranked]:
+    """Rank by last (or first) occurrence in the window, newest first.
+
+    The hour of each group's time is known from the rollup, so only the groups whose hour
+    is at least the ``needed``-th newest can reach the page; their exact times are read.
+    """
+    newest_last = order == "last_seen"
+
+    def hour(r: _Ranked) -> int:
+        return r.hi if newest_last else r.lo
+
+    ranked.sort(key=lambda r: -hour(r))
+    if len(ranked) > needed:
+        cutoff = hour(ranked[needed - 1])
+        ranked = [r for r in ranked if hour(r) >= cutoff]
+    e = error_logs.c
+    agg = func.max if newest_last else func.min
+    named = filters.service is not None or filters.agent is not None
+    probes = []
+    for r in ranked:
+        start = group_hours.hour_start(hour(r))
+        if since is not None:
+            start = max(start, as_utc(since))
+        source = error_logs.join(runs, runs.c.id == e.run_id) if named else error_logs
+        probes.append(
+            select(agg(e.created_at))
+            .select_from(source)
+            .where(
+                e.fingerprint == r.fingerprint,
+                e.created_at >= start,
+                e.created_at < group_hours.hour_start(hour(r) + 1),
+                *filters.on_rows(),
+            )
+            .scalar_subquery()
+        )
+    times: list[Any] = []
+    for i in range(0, len(probes), 100):
+        times.extend(conn.execute(select(*probes[i : i + 100])).one())
+    exact = {r.fingerprint: as_utc(at) for r, at in zip(ranked, times, strict=True)}
+    return sorted(ranked, key=lambda r: (-exact[r.fingerprint].timestamp(), r.fingerprint))
+
+
+def _names(conn: Connection, edge: int | None, filters: _Filters, page: list[_Ranked]) -> None:
+    """Services and agents of the page's groups in the window's whole hours."""
+    if not page:
+        return
+    t = error_group_hours.c
+    by_fp = {r.fingerprint: r for r in page}
+    where = [*filters.on_hours(), t.fingerprint.in_(list(by_fp))]
+    if edge is not None:
+        where.append(t.hour > edge)
+    query = select(t.fingerprint, t.service_name, t.agent_name).where(*where).distinct()
+    for fp, service, agent in conn.execute(query):
+        by_fp[fp].services.add(service)
+        by_fp[fp].agents.add(agent)
+
+
+def _rank_rows(
+    conn: Connection,
+    since: datetime | None,
+    until: datetime,
+    service: str | None,
+    agent: str | None,
+    fingerprints: Sequence[str] | None,
+    order: GroupOrder,
+    limit: int,
+    offset: int,
+) -> list[_Ranked]:
+    """One page of groups of ``[since, until)``, counted from the rows of the window."""
     where = _window(since, until)
     if fingerprints is not None:
-        if not fingerprints:
-            return []
         where.append(error_logs.c.fingerprint.in_(list(fingerprints)))
     source = error_logs
     if service is not None or agent is not None:
@@ -85,62 +384,54 @@ def list_error_groups(
     ).all()
     if not page:
         return []
-    keys = [fp for fp, _, _ in page]
-    run_counts, names = _runs_and_names(conn, keys, where)
-    seen = _seen(conn, keys)
-    # Each page group has an occurrence in the window, so when the window runs to now its
-    # latest occurrence ever is in the window: look there only (fewer rows to rank).
-    latest = _latest(conn, keys, _window(since, None) if until is None else [])
-    diagnoses = _diagnoses(conn, keys)
-    groups = []
-    for fp, count, _ in page:
-        row = latest[fp]
-        services, agents = names.get(fp, ((), ()))
-        groups.append(
-            ErrorGroup(
-                fingerprint=fp,
-                error_type=row.error_type,
-                error_category=row.error_category,
-                source=row.source,
-                step_name=row.step_name,
-                message=row.error_message,
-                occurrences=int(count),
-                runs_affected=int(run_counts.get(fp, 0)),
-                first_seen=as_utc(seen[fp][0]),
-                last_seen=as_utc(seen[fp][1]),
-                latest_run_id=row.run_id,
-                latest_trace_id=row.trace_id,
-                services=services,
-                agents=agents,
-                latest_diagnosis=diagnoses.get(fp),
-            )
-        )
-    return groups
+    ranked = [_Ranked(fp, int(count)) for fp, count, _ in page]
+    _runs_and_names(conn, ranked, where)
+    return ranked
+
+
+def _keys(conn: Connection, keys: list[str]) -> Any:
+    """The page's fingerprints as a one-column table ``k(fp)``, passed as one value.
+
+    Per-group lookups are correlated subqueries over it, so PostgreSQL plans each lookup
+    once, not once per group, and the statement's text is the same for every page (built
+    per group, planning and compiling 100 subqueries cost more than running them).
+    """
+    if conn.dialect.name == "postgresql":
+        unnested = func.unnest(literal(keys, ARRAY(String))).table_valued("fp").render_derived("u")
+        column = unnested.c.fp
+    else:
+        column = func.json_each(literal(json.dumps(keys))).table_valued("value").c.value
+    return select(column.label("fp")).subquery("k")
 
 
 def _seen(conn: Connection, keys: list[str]) -> dict[str, tuple[datetime, datetime]]:
-    # One row of per-group scalar subqueries: each is an endpoint lookup in
-    # ix_error_logs_fingerprint_created, however many occurrences the group has.
-    def bound(agg: Any, fp: str) -> Any:
-        return select(agg(error_logs.c.created_at)).where(error_logs.c.fingerprint == fp)
+    # Per group, two endpoint lookups in ix_error_logs_fingerprint_created, however many
+    # occurrences the group has.
+    k = _keys(conn, keys)
 
-    cells = [bound(agg, fp).scalar_subquery() for fp in keys for agg in (func.min, func.max)]
-    row = conn.execute(select(*cells)).one()
-    return {fp: (row[2 * i], row[2 * i + 1]) for i, fp in enumerate(keys) if row[2 * i] is not None}
+    def bound(agg: Any) -> Any:
+        return (
+            select(agg(error_logs.c.created_at))
+            .where(error_logs.c.fingerprint == k.c.fp)
+            .scalar_subquery()
+        )
+
+    rows = conn.execute(select(k.c.fp, bound(func.min), bound(func.max)))
+    return {fp: (first, last) for fp, first, last in rows if first is not None}
 
 
 def _latest(conn: Connection, keys: list[str], within: list[Any]) -> dict[str, Any]:
     # Each group's latest occurrence id by a backward walk of the (fingerprint, created_at)
     # index, then the page's few winners read whole.
-    newest = [
+    k = _keys(conn, keys)
+    newest = (
         select(error_logs.c.id)
-        .where(error_logs.c.fingerprint == fp, *within)
+        .where(error_logs.c.fingerprint == k.c.fp, *within)
         .order_by(error_logs.c.created_at.desc(), error_logs.c.id)
         .limit(1)
         .scalar_subquery()
-        for fp in keys
-    ]
-    winners = [i for i in conn.execute(select(*newest)).one() if i is not None]
+    )
+    winners = [i for (i,) in conn.execute(select(newest).select_from(k)) if i is not None]
     rows = conn.execute(
         select(
             error_logs.c.fingerprint,
@@ -156,14 +447,13 @@ def _latest(conn: Connection, keys: list[str], within: list[Any]) -> dict[str, A
     return {row.fingerprint: row for row in rows}
 
 
-def _runs_and_names(
-    conn: Connection, keys: list[str], where: list[Any]
-) -> tuple[dict[str, int], dict[str, tuple[tuple[str, ...], tuple[str, ...]]]]:
+def _runs_and_names(conn: Connection, page: list[_Ranked], where: list[Any]) -> None:
     """Runs affected and service/agent names of the page's groups, in one pass.
 
     Runs are counted per (group, service, agent); a run has one service and one agent, so
     the counts of a group add up to its distinct runs exactly.
     """
+    by_fp = {r.fingerprint: r for r in page}
     rows = conn.execute(
         select(
             error_logs.c.fingerprint,
@@ -172,26 +462,14 @@ def _runs_and_names(
             func.count(func.distinct(error_logs.c.run_id)),
         )
         .select_from(error_logs.join(runs, runs.c.id == error_logs.c.run_id))
-        .where(error_logs.c.fingerprint.in_(keys), *where)
+        .where(error_logs.c.fingerprint.in_(list(by_fp)), *where)
         .group_by(error_logs.c.fingerprint, runs.c.service_name, runs.c.agent_name)
     )
-    counts: dict[str, int] = {}
-    services: dict[str, set[str]] = {}
-    agents: dict[str, set[str]] = {}
     for fp, service, agent, n_runs in rows:
-        counts[fp] = counts.get(fp, 0) + int(n_runs)
-        if service:
-            services.setdefault(fp, set()).add(service)
-        if agent:
-            agents.setdefault(fp, set()).add(agent)
-    names = {
-        fp: (
-            tuple(sorted(services.get(fp, ()))[:MAX_NAMES]),
-            tuple(sorted(agents.get(fp, ()))[:MAX_NAMES]),
-        )
-        for fp in keys
-    }
-    return counts, names
+        ranked = by_fp[fp]
+        ranked.runs += int(n_runs)
+        ranked.services.add(service or "")
+        ranked.agents.add(agent or "")
 
 
 def _diagnoses(conn: Connection, keys: list[str]) -> dict[str, GroupDiagnosis]:
@@ -199,20 +477,20 @@ def _diagnoses(conn: Connection, keys: list[str]) -> dict[str, GroupDiagnosis]:
     # Per group, the newest report whose run has an occurrence of it: a backward walk of
     # ix_diagnostic_reports_created that stops at the first report passing an indexed
     # probe of its run's errors, so a group's occurrences are never enumerated.
-    newest = [
+    k = _keys(conn, keys)
+    newest = (
         select(r.c.id)
         .where(
             select(error_logs.c.id)
-            .where(error_logs.c.run_id == r.c.run_id, error_logs.c.fingerprint == fp)
+            .where(error_logs.c.run_id == r.c.run_id, error_logs.c.fingerprint == k.c.fp)
             .exists()
         )
         .order_by(r.c.created_at.desc(), r.c.id)
         .limit(1)
         .scalar_subquery()
-        for fp in keys
-    ]
+    )
     winners: dict[Any, list[str]] = {}  # one report can be the latest of several groups
-    for fp, report_id in zip(keys, conn.execute(select(*newest)).one(), strict=True):
+    for fp, report_id in conn.execute(select(k.c.fp, newest)):
         if report_id is not None:
             winners.setdefault(report_id, []).append(fp)
     if not winners:
