@@ -57,7 +57,7 @@ from otel_diag.store.sql import (
 )
 from otel_diag.store.sql.gauges import server_gauges
 from otel_diag.store.sql.readiness import write_readiness
-from otel_diag.store.sql.transactions import write_transaction
+from otel_diag.store.sql.transactions import read_snapshot, write_transaction
 from otel_diag.store.sql.writer import lock_traces, lookup_trace_runs, write_projection
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class SqlTenantStore:
         limit: int = 50,
         offset: int = 0,
     ) -> list[ErrorGroup]:
-        with self.engine.connect() as conn:
+        with read_snapshot(self.engine) as conn:
             return error_groups.list_error_groups(
                 conn,
                 since=since,
@@ -172,13 +172,13 @@ class SqlTenantStore:
             )
 
     def new_error_groups(self, since: datetime, limit: int = 20) -> list[ErrorGroup]:
-        with self.engine.connect() as conn:
+        with read_snapshot(self.engine) as conn:
             return error_groups.new_groups(conn, since, limit)
 
     def regressed_error_groups(
         self, since: datetime, quiet: timedelta, limit: int = 20
     ) -> list[ErrorGroup]:
-        with self.engine.connect() as conn:
+        with read_snapshot(self.engine) as conn:
             return error_groups.regressed_groups(conn, since, quiet, limit)
 
     # --- the diagnosis queue ---------------------------------------------------------------

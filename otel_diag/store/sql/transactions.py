@@ -1,4 +1,4 @@
-"""The one way otel-diag opens a write transaction on either database."""
+"""The one way otel-diag opens a write transaction, and a consistent read, on either database."""
 
 from __future__ import annotations
 
@@ -54,3 +54,21 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
                 yield conn
         finally:
             lock.release()
+
+
+@contextlib.contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction whose statements all see the same committed state.
+
+    For answers assembled from several statements that must agree (an error-group page
+    ranks from the rollup, then reads the rows it names). PostgreSQL: ``REPEATABLE READ``
+    (under READ COMMITTED each statement sees the commits made since the previous one).
+    SQLite: one deferred transaction, which in WAL mode keeps its first read's snapshot.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        with conn.begin():
+            yield conn
