@@ -261,3 +261,28 @@ def test_concurrent_writers_of_one_run_add_up(
     assert all(not r.reasons for r in results)
     kept = _rollup(manager)
     assert kept and kept == _rebuilt(manager)
+
+
+def test_a_failure_in_the_last_millisecond_of_an_hour_counts_in_that_hour(
+    manager: TenantDBManager, exporter: ErrorLogSpanExporter
+):
+    # SQLite's strftime rounds to the millisecond: hh:59:59.9996 must not become hh+1.
+    hour = time.time_ns() // HOUR_NS - 3
+    at = (hour + 1) * HOUR_NS - 400_000
+    exporter.export([_failing("late", new_trace_id(), new_span_id(), None, "edge", at)])
+    inside = datetime.fromtimestamp(hour * 3600 + 1800, UTC)
+    future = datetime.now(UTC) + timedelta(days=1)
+
+    kept = _rollup(manager)
+
+    assert [key[1] for key in kept] == [hour]
+    with manager.get_engine().connect() as conn:
+        for since in (None, inside):
+            for order in ("occurrences", "last_seen", "first_seen"):
+                for service in (None, ""):  # '' is the unknown service on both paths
+                    kw: dict[str, Any] = {"since": since, "order": order, "service": service}
+                    from_hours = list_error_groups(conn, **kw)
+                    assert _summary(from_hours) == _summary(
+                        list_error_groups(conn, until=future, **kw)
+                    )
+                    assert [g.occurrences for g in from_hours] == ([1] if service is None else [])

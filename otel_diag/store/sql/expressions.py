@@ -73,10 +73,11 @@ def hour_bucket(dialect: str, column: Any) -> ColumnElement[int]:
     """Hours since the epoch of a UTC timestamp (floor of epoch seconds / 3600)."""
     if dialect == "postgresql":
         return cast(func.floor(func.extract("epoch", column) / HOUR), Integer)
-    # SQLite stores UTC text; integer division truncates, so shift to positive first
-    # (exact for any time after 1856).
+    # SQLite stores UTC text. strftime rounds fractional seconds to the millisecond (a row
+    # at hh:59:59.9996 would land in the next hour), so only the whole seconds are read;
+    # integer division truncates, so shift to positive first (exact after 1856).
     shift = 1_000_000
-    seconds = cast(func.strftime("%s", column), Integer)
+    seconds = cast(func.strftime("%s", func.substr(column, 1, 19)), Integer)
     return (seconds + shift * HOUR) // HOUR - shift
 
 

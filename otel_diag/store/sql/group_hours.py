@@ -27,6 +27,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -37,7 +38,6 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
-    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -60,16 +60,22 @@ def hour_start(hour: int) -> datetime:
     return datetime.fromtimestamp(hour * HOUR, UTC)
 
 
+def hour_end(hour: int) -> datetime:
+    """When an hour bucket ends (the last hour of year 9999 ends at ``datetime.max``)."""
+    try:
+        return hour_start(hour + 1)
+    except (OverflowError, ValueError):
+        return datetime.max.replace(tzinfo=UTC)
+
+
+@dataclass(slots=True)
 class Contribution:
     """What a set of runs adds to the rollup: occurrences and runs_last per key."""
 
-    __slots__ = ("occurrences", "runs", "runs_last")
-
-    def __init__(self) -> None:
-        self.occurrences: Counter[Key] = Counter()
-        self.runs_last: Counter[Key] = Counter()
-        self.runs: set[uuid.UUID] = set()
-        """The runs that have errors (the others contribute nothing)."""
+    occurrences: Counter[Key] = field(default_factory=Counter)
+    runs_last: Counter[Key] = field(default_factory=Counter)
+    runs: set[uuid.UUID] = field(default_factory=set)
+    """The runs that have errors (the others contribute nothing)."""
 
 
 @lru_cache(maxsize=2)
@@ -235,9 +241,3 @@ def rebuild(conn: Connection) -> None:
             source,
         )
     )
-
-
-def analyze(conn: Connection) -> None:
-    """Refresh the planner's statistics after a rebuild (PostgreSQL only)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("ANALYZE error_group_hours"))
