@@ -9,6 +9,7 @@ demo, the tests and the benchmark, which need a real server next to their own co
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import threading
 from collections.abc import Callable
@@ -32,6 +33,11 @@ def run_until_signal(
         except BaseException:
             await server.stop(timeout=2.0)
             raise
+        # Everything built by now (modules, the app, settings, pools) lives as long as the
+        # process: moved out of the collector's generations, it is no longer walked by each
+        # full collection, which otherwise added ~35 ms to every dozenth API request.
+        gc.collect()
+        gc.freeze()
         if on_started is not None:
             on_started(server)
         await stop.wait()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import multiprocessing
 import socket
@@ -186,10 +185,6 @@ class OtelDiagServer:
             await asyncio.sleep(0.01)
         for service in self.services:
             await asyncio.to_thread(service.start)
-        # Everything built so far (modules, the app, settings, pools) lives as long as the
-        # process: moved out of the collector's generations, it is no longer walked by each
-        # full collection, which otherwise added ~35 ms to every dozenth API request.
-        gc.freeze()
         logger.info(
             "otel-diag serving OTLP/gRPC on %s:%d, OTLP/HTTP + API on %s:%d (%s)",
             self.host,
