@@ -12,34 +12,50 @@ after ``since``, so runs affected is a sum of ``runs_last`` over the window's ho
 hour ``since`` falls in is counted from the rows themselves, :mod:`.error_groups`).
 
 **How it stays exact.** Every change to ``error_logs`` or to a run's service or agent
-happens in :func:`otel_diag.store.sql.writer.write_projection`. It names the runs it may
-touch, locks them (PostgreSQL), reads their contribution to the rollup before writing and
-again after, and applies the difference in one statement in key order (so concurrent
-writers cannot deadlock on rollup rows). A run's contribution is a function of its own rows
-only, so the table always equals :func:`rebuild`'s from-scratch answer; the tests hold the
-two equal after random sequences of writes on both SQL backends.
+happens in :func:`otel_diag.store.sql.writer.write_projection`. It names what it may
+change (:class:`Scope`: the (run, group) pairs of the rows it may add, delete or move, from
+the earliest hour among them, and the runs it upserts), locks those runs (PostgreSQL),
+reads that part of the rollup from the rows before writing and again after
+(:func:`snapshot`), and applies the difference in one statement in key order (so
+concurrent writers cannot deadlock on rollup rows). When a run's service or agent changes,
+its other rows move to the new names as well. Only the touched pairs' recent rows are
+read, so writing to a run with 20k errors stays as cheap as writing to a new one. The
+table always equals :func:`rebuild`'s from-scratch answer; the tests hold the two equal
+after random sequences of writes on both SQL backends, and under concurrent writers.
 
 MongoDB keeps counting from its occurrences (``otel_diag.store.mongo.groups``).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Connection,
+    Integer,
     Select,
+    String,
+    Uuid,
+    and_,
+    any_,
+    bindparam,
+    cast,
     func,
     literal_column,
+    null,
     select,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import psycopg
 
 from otel_diag.store.sql.expressions import HOUR, hour_bucket, one_of
 from otel_diag.store.sql.models import error_group_hours, error_logs, runs
@@ -68,50 +84,238 @@ def hour_end(hour: int) -> datetime:
         return datetime.max.replace(tzinfo=UTC)
 
 
-@dataclass(slots=True)
-class Contribution:
-    """What a set of runs adds to the rollup: occurrences and runs_last per key."""
+Pair = tuple[uuid.UUID, str]
+"""A run and a group (fingerprint) of it."""
 
-    occurrences: Counter[Key] = field(default_factory=Counter)
-    runs_last: Counter[Key] = field(default_factory=Counter)
-    runs: set[uuid.UUID] = field(default_factory=set)
-    """The runs that have errors (the others contribute nothing)."""
+
+@dataclass(slots=True)
+class Scope:
+    """The part of the rollup one write can change, read before and after it.
+
+    ``pairs`` are the (run, group) pairs whose rows the write may add, delete or move;
+    their rows from ``first_hour`` on and their last hour are read, not whole runs, so a
+    write to a run with 20k errors reads a few rows. ``runs`` are every run it may touch:
+    when one's service or agent changes, its other rows move to the new names too.
+    """
+
+    runs: list[uuid.UUID]
+    pairs: set[Pair] = field(default_factory=set)
+    first_hour: int = 0
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """A scope's share of the rollup at one moment."""
+
+    names: dict[uuid.UUID, tuple[str, str]]
+    """Run -> (service, agent), for the runs that have errors."""
+    occurrences: Counter[tuple[uuid.UUID, str, int]] = field(default_factory=Counter)
+    """(run, group, hour) -> rows, for the scope's pairs from its first hour on."""
+    last: dict[Pair, int] = field(default_factory=dict)
+    """The hour of each scope pair's last row (pairs without rows are absent)."""
+
+
+def scope(
+    conn: Connection,
+    run_ids: Iterable[uuid.UUID],
+    changes: Iterable[tuple[uuid.UUID, str, datetime]],
+    merges: dict[uuid.UUID, uuid.UUID],
+) -> Scope:
+    """The scope of a write: ``changes`` are the (run, group, time) of rows it may add or
+    delete; ``merges`` maps runs it may merge away to the run that absorbs them (all their
+    rows move, so they are read whole)."""
+    out = Scope(runs=[])
+    touched = set(run_ids) | set(merges) | set(merges.values())
+    first: datetime | None = None
+    moved = _groups_of(conn, list(merges)) if merges else []
+    for run_id, fp, at in (*changes, *moved):
+        out.pairs.add((run_id, fp))
+        if run_id in merges:
+            out.pairs.add((merges[run_id], fp))
+        touched.add(run_id)
+        at = as_utc(at)  # SQLite reads times back without their zone
+        first = at if first is None or at < first else first
+    out.runs = sorted(touched)
+    out.first_hour = hour_of(first) if first is not None else 0
+    return out
+
+
+def _groups_of(conn: Connection, run_ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, str, datetime]]:
+    e = error_logs.c
+    query = (
+        select(e.run_id, e.fingerprint, func.min(e.created_at))
+        .where(one_of(conn.dialect.name, e.run_id, "ids"))
+        .group_by(e.run_id, e.fingerprint)
+    )
+    return [tuple(row) for row in conn.execute(query, {"ids": run_ids})]  # type: ignore[misc]
+
+
+def snapshot(conn: Connection, scope: Scope) -> Snapshot:
+    """Read a scope's share of the rollup from the rows as they are now (one statement)."""
+    out = Snapshot(names={})
+    for kind, run_id, fp, h, n, service, agent in _run_snapshot(conn, scope):
+        if kind == "n":
+            out.names[_uuid(run_id)] = (service or "", agent or "")
+        elif kind == "c":
+            out.occurrences[(_uuid(run_id), fp, h)] += n
+        elif h is not None:
+            out.last[(_uuid(run_id), fp)] = h
+    return out
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
+
+
+def _run_snapshot(conn: Connection, scope: Scope) -> list[Any]:
+    """Run the snapshot statement on the driver's cursor: it runs twice per write, and
+    SQLAlchemy's per-execution work (cache key, expanding parameters, result rows) cost
+    about twice what the database did."""
+    dialect = conn.dialect.name
+    sql, order, constants = _snapshot_sql(dialect)
+    ordered = sorted(scope.pairs)
+    start = hour_start(scope.first_hour)
+    values: dict[str, Any]
+    if dialect == "postgresql":
+        values = {"rs": [r for r, _ in ordered], "gs": [g for _, g in ordered]}
+        values |= {"ids": scope.runs, "start": start}
+    else:  # SQLite keeps UUIDs as 32 hex digits and times as UTC text
+        values = {
+            "pairs": json.dumps([[r.hex, g] for r, g in ordered]),
+            "ids": json.dumps([r.hex for r in scope.runs]),
+            "start": start.strftime("%Y-%m-%d %H:%M:%S.%f"),
+        }
+    values |= constants
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if order is None:
+            cursor.execute(sql, values)
+        else:
+            cursor.execute(sql, tuple(values[name] for name in order))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 @lru_cache(maxsize=2)
-def _contribution_sql(dialect: str) -> Select[Any]:
-    """Per (run, group, hour): the error rows, with the run's names (built once)."""
-    hour = hour_bucket(dialect, error_logs.c.created_at).label("hour")
-    service = func.coalesce(runs.c.service_name, "")
-    agent = func.coalesce(runs.c.agent_name, "")
+def _snapshot_sql(dialect: str) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    """The snapshot statement, compiled once: its text, the order of its ``?`` parameters
+    (SQLite; None for PostgreSQL's named ones) and the values of its constants.
+
+    Three parts in one round trip, told apart by their first column:
+
+    - ``n``: the service and agent of each run that has errors (only those contribute);
+    - ``c``: the pairs' rows per hour from ``start`` on;
+    - ``l``: each pair's last hour (an endpoint lookup in
+      ix_error_logs_run_fingerprint_created).
+
+    Runs and pairs are one parameter each: arrays on PostgreSQL, JSON lists on SQLite.
+    """
+    e, r = error_logs.c, runs.c
+    if dialect == "postgresql":
+        rs = bindparam("rs", type_=ARRAY(Uuid()))
+        gs = bindparam("gs", type_=ARRAY(String()))
+        table = func.unnest(rs, gs).table_valued("r", "g").render_derived("p")
+        pairs = select(table.c.r, table.c.g).subquery("pairs")
+        wanted = r.id == any_(bindparam("ids", type_=ARRAY(Uuid())))
+    else:
+        each = func.json_each(bindparam("pairs", type_=String())).table_valued("value")
+        pairs = select(
+            func.json_extract(each.c.value, "$[0]").label("r"),
+            func.json_extract(each.c.value, "$[1]").label("g"),
+        ).subquery("pairs")
+        ids = func.json_each(bindparam("ids", type_=String())).table_valued("value")
+        wanted = r.id.in_(select(ids.c.value))
+    no_text, no_int = cast(null(), String()), cast(null(), Integer())
+    has_errors = select(e.id).where(e.run_id == r.id).exists()
+    names = select(
+        literal_column("'n'"), r.id, no_text, no_int, no_int, r.service_name, r.agent_name
+    ).where(wanted, has_errors)
+    on_pair = and_(e.run_id == pairs.c.r, e.fingerprint == pairs.c.g)
+    hour = hour_bucket(dialect, e.created_at)
+    counts = (
+        select(literal_column("'c'"), e.run_id, e.fingerprint, hour, func.count(), no_text, no_text)
+        .select_from(pairs.join(error_logs, on_pair))
+        .where(e.created_at >= bindparam("start", type_=e.created_at.type))
+        .group_by(e.run_id, e.fingerprint, hour)
+    )
+    last_hour = (
+        select(hour_bucket(dialect, func.max(e.created_at))).where(on_pair).scalar_subquery()
+    )
+    last = select(literal_column("'l'"), pairs.c.r, pairs.c.g, last_hour, no_int, no_text, no_text)
+    compiled = union_all(names, counts, last).compile(
+        dialect=psycopg.dialect() if dialect == "postgresql" else sqlite.dialect()
+    )
+    ours = {"rs", "gs", "pairs", "ids", "start"}
+    constants = {k: v for k, v in compiled.params.items() if k not in ours}
+    order = None if compiled.positiontup is None else tuple(compiled.positiontup)
+    return str(compiled), order, constants
+
+
+@lru_cache(maxsize=2)
+def _whole_runs_sql(dialect: str) -> Select[Any]:
+    e = error_logs.c
+    hour = hour_bucket(dialect, e.created_at)
     return (
-        select(error_logs.c.run_id, error_logs.c.fingerprint, hour, service, agent, func.count())
-        .select_from(error_logs.outerjoin(runs, runs.c.id == error_logs.c.run_id))
-        .where(one_of(dialect, error_logs.c.run_id, "ids"))
-        .group_by(error_logs.c.run_id, error_logs.c.fingerprint, hour, service, agent)
+        select(e.run_id, e.fingerprint, hour, func.count())
+        .where(one_of(dialect, e.run_id, "ids"))
+        .group_by(e.run_id, e.fingerprint, hour)
     )
 
 
-def contribution(conn: Connection, run_ids: Collection[uuid.UUID]) -> Contribution:
-    """The rollup counts of these runs, computed from their stored rows."""
-    out = Contribution()
-    wanted = list(run_ids)
-    if not wanted:
-        return out
-    statement = _contribution_sql(conn.dialect.name)
-    last: dict[tuple[uuid.UUID, str], tuple[int, str, str]] = {}
-    for i in range(0, len(wanted), CHUNK):
-        for run_id, fp, h, service, agent, n in conn.execute(
-            statement, {"ids": wanted[i : i + CHUNK]}
-        ):
-            out.runs.add(run_id)
-            out.occurrences[(fp, h, service, agent)] += n
-            seen = last.get((run_id, fp))
-            if seen is None or h > seen[0]:
-                last[(run_id, fp)] = (h, service, agent)
-    for (_run, fp), (h, service, agent) in last.items():
-        out.runs_last[(fp, h, service, agent)] += 1
-    return out
+def _renamed(conn: Connection, scope: Scope, before: Snapshot, after: Snapshot) -> Delta:
+    """Rows outside the scope of runs whose service or agent changed: from old to new names.
+
+    Those rows are the same before and after the write, so one read of them gives both.
+    """
+    renamed = [
+        r
+        for r in scope.runs
+        if r in before.names and r in after.names and before.names[r] != after.names[r]
+    ]
+    delta = Delta()
+    if not renamed:
+        return delta
+    last: dict[Pair, int] = {}
+    for run_id, fp, h, n in conn.execute(_whole_runs_sql(conn.dialect.name), {"ids": renamed}):
+        last[(run_id, fp)] = max(h, last.get((run_id, fp), h))
+        if (run_id, fp) in scope.pairs and h >= scope.first_hour:
+            continue  # in the scope: already counted from the snapshots
+        delta.add(after.names[run_id], fp, h, occurrences=n)
+        delta.add(before.names[run_id], fp, h, occurrences=-n)
+    for (run_id, fp), h in last.items():
+        if (run_id, fp) not in scope.pairs:
+            delta.add(after.names[run_id], fp, h, runs_last=1)
+            delta.add(before.names[run_id], fp, h, runs_last=-1)
+    return delta
+
+
+@dataclass(slots=True)
+class Delta:
+    """Changes to rollup rows, by key."""
+
+    occurrences: Counter[Key] = field(default_factory=Counter)
+    runs_last: Counter[Key] = field(default_factory=Counter)
+
+    def add(
+        self,
+        names: tuple[str, str],
+        fp: str,
+        hour: int,
+        occurrences: int = 0,
+        runs_last: int = 0,
+    ) -> None:
+        key = (fp, hour, names[0], names[1])
+        self.occurrences[key] += occurrences
+        self.runs_last[key] += runs_last
+
+    def share(self, snap: Snapshot, sign: int) -> None:
+        """Add (sign 1) or take away (sign -1) a snapshot's share, under its run names."""
+        unknown = ("", "")
+        for (run_id, fp, h), n in snap.occurrences.items():
+            self.add(snap.names.get(run_id, unknown), fp, h, occurrences=sign * n)
+        for (run_id, fp), h in snap.last.items():
+            self.add(snap.names.get(run_id, unknown), fp, h, runs_last=sign)
 
 
 @lru_cache(maxsize=2)
@@ -127,12 +331,13 @@ def _upsert_sql(dialect: str) -> Any:
     )
 
 
-def apply(conn: Connection, before: Contribution, after: Contribution) -> None:
-    """Add ``after - before`` to the rollup, in key order, and drop rows that reach zero."""
-    occurrences = after.occurrences.copy()
-    occurrences.subtract(before.occurrences)
-    runs_last = after.runs_last.copy()
-    runs_last.subtract(before.runs_last)
+def apply(conn: Connection, scope: Scope, before: Snapshot, after: Snapshot) -> None:
+    """Add what the write changed (``after - before``) to the rollup, in key order, and
+    drop rows that reach zero."""
+    delta = _renamed(conn, scope, before, after)
+    delta.share(after, 1)
+    delta.share(before, -1)
+    occurrences, runs_last = delta.occurrences, delta.runs_last
     keys = sorted(
         k for k in occurrences.keys() | runs_last.keys() if occurrences[k] or runs_last[k]
     )

@@ -146,6 +146,7 @@ class ErrorLog(Base):
 
     __table_args__ = (
         Index("ix_error_logs_run_created", "run_id", "created_at"),
+        Index("ix_error_logs_run_fingerprint_created", "run_id", "fingerprint", "created_at"),
         Index("ix_error_logs_created", "created_at"),
         Index("ix_error_logs_fingerprint_created", "fingerprint", "created_at"),
         Index("ix_error_logs_trace", "trace_id"),

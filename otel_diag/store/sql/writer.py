@@ -8,8 +8,8 @@ and the failures are inserted, both with ``ON CONFLICT DO NOTHING`` on their
 deterministic ids, so a re-sent span adds nothing; last, runs are upserted. When every step and error of the batch was new
 (the common case) the upsert *adds* the batch's counts to the run; when some already
 existed (a re-send) or runs were merged, the counts are recomputed from the stored rows,
-so they stay exact either way. Around all of it, the error-group rollup takes the
-difference between the touched runs' share before and after
+so they stay exact either way. Around all of it, the error-group rollup adds the
+difference between what the write can change, read before and after it
 (:mod:`otel_diag.store.sql.group_hours`). On PostgreSQL every multi-row write proceeds in key order,
 so concurrent writers lock rows in the same order and cannot deadlock each other, and the
 upsert's row lock makes their increments add up. SQLite writers are serialized by
@@ -341,10 +341,10 @@ def write_projection(
     run_ids = sorted(proj.runs)
     if not run_ids:
         return
-    # The error-group rollup: the runs this write can change, their share before it.
-    touched = _rollup_runs(conn, proj, named_trace_runs)
-    group_hours.lock_runs(conn, touched)
-    before = group_hours.contribution(conn, touched)
+    # The error-group rollup: what this write can change, and its share before it.
+    scope = _rollup_scope(conn, proj, named_trace_runs)
+    group_hours.lock_runs(conn, scope.runs)
+    before = group_hours.snapshot(conn, scope)
     merged: list[uuid.UUID] = []
     if named_trace_runs:
         insert_ignore(
@@ -368,31 +368,27 @@ def write_projection(
     if not exact:
         # A re-send or a merge: recompute exactly from the stored rows.
         refresh_run_aggregates(conn, run_ids)
-    # Only runs that had errors, got some or absorbed a merged run can contribute now.
-    after_runs = before.runs | {e.run_id for e in proj.errors}
-    if merged:
-        after_runs.update(touched)
-    if after_runs:
-        group_hours.apply(conn, before, group_hours.contribution(conn, after_runs))
+    group_hours.apply(conn, scope, before, group_hours.snapshot(conn, scope))
 
 
-def _rollup_runs(
+def _rollup_scope(
     conn: Connection, proj: Projection, named_trace_runs: dict[str, uuid.UUID] | None
-) -> list[uuid.UUID]:
-    """Runs whose errors or names this write may change: the batch's runs, the trace-id
-    runs it may merge away, and the runs of stored errors settlement may move."""
-    touched = set(proj.runs)
-    for trace_id, run_id in (named_trace_runs or {}).items():
-        touched.add(run_id)
-        touched.add(uuid.UUID(hex=trace_id))
+) -> group_hours.Scope:
+    """What this write can change in the rollup: the batch's errors, the stored errors of
+    its failing traces (settlement may move them), the trace-id runs it may merge away,
+    and every run it upserts (their names may change)."""
+    changes = [(e.run_id, e.fingerprint, e.created_at) for e in proj.errors]
     traces = list({e.trace_id for e in proj.errors})
-    statement = _runs_of_traces(conn.dialect.name)
+    statement = _errors_of_traces(conn.dialect.name)
     for i in range(0, len(traces), CHUNK):
-        touched.update(conn.execute(statement, {"ids": traces[i : i + CHUNK]}).scalars())
-    return sorted(touched)
+        changes += conn.execute(statement, {"ids": traces[i : i + CHUNK]}).tuples()
+    merges = {
+        uuid.UUID(hex=trace_id): run_id for trace_id, run_id in (named_trace_runs or {}).items()
+    }
+    return group_hours.scope(conn, proj.runs, changes, merges)
 
 
 @lru_cache(maxsize=2)
-def _runs_of_traces(dialect: str) -> Any:
-    trace_ids = one_of(dialect, error_logs.c.trace_id, "ids")
-    return select(error_logs.c.run_id).where(trace_ids).distinct()
+def _errors_of_traces(dialect: str) -> Any:
+    e = error_logs.c
+    return select(e.run_id, e.fingerprint, e.created_at).where(one_of(dialect, e.trace_id, "ids"))

@@ -2,7 +2,9 @@
 
 Error-group pages ranked occurrences and counted distinct runs over every row of their
 window (3 s at a million rows); the writer now keeps per-hour counts instead
-(:mod:`otel_diag.store.sql.group_hours`). Existing rows are counted once here.
+(:mod:`otel_diag.store.sql.group_hours`). Existing rows are counted once here. The index
+on ``error_logs (run_id, fingerprint, created_at)`` lets the writer read only the rows a
+write changes, however many errors the run already has.
 
 Revision ID: 0007
 Revises: 0006
@@ -31,9 +33,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("fingerprint", "hour", "service_name", "agent_name"),
     )
     op.create_index("ix_error_group_hours_hour", "error_group_hours", ["hour"])
+    # The writer reads a (run, group)'s rows of the hours it changes and its last one.
+    op.create_index(
+        "ix_error_logs_run_fingerprint_created",
+        "error_logs",
+        ["run_id", "fingerprint", "created_at"],
+    )
     group_hours.rebuild(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_index("ix_error_logs_run_fingerprint_created", table_name="error_logs")
     op.drop_index("ix_error_group_hours_hour", table_name="error_group_hours")
     op.drop_table("error_group_hours")
