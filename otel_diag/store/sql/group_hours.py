@@ -45,13 +45,13 @@ from sqlalchemy import (
     String,
     Uuid,
     and_,
-    any_,
     bindparam,
     cast,
     func,
     literal_column,
     null,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -61,7 +61,6 @@ from otel_diag.store.sql.expressions import HOUR, hour_bucket, one_of
 from otel_diag.store.sql.models import error_group_hours, error_logs, runs
 from otel_diag.timewindow import as_utc
 
-CHUNK = 500
 Key = tuple[str, int, str, str]
 """A rollup row's key: fingerprint, hour (since the epoch), service, agent ('' when unknown)."""
 
@@ -101,6 +100,13 @@ class Scope:
     runs: list[uuid.UUID]
     pairs: set[Pair] = field(default_factory=set)
     first_hour: int = 0
+    """The earliest hour of the pairs' changed rows (0 while there are none)."""
+
+    def add(self, run_id: uuid.UUID, fp: str, at: datetime) -> None:
+        """One row the write may add, delete or move: its pair, and its hour."""
+        hour = hour_of(as_utc(at))  # SQLite reads times back without their zone
+        self.first_hour = hour if not self.pairs else min(self.first_hour, hour)
+        self.pairs.add((run_id, fp))
 
 
 @dataclass(slots=True)
@@ -116,28 +122,30 @@ class Snapshot:
 
 
 def scope(
-    conn: Connection,
     run_ids: Iterable[uuid.UUID],
     changes: Iterable[tuple[uuid.UUID, str, datetime]],
     merges: dict[uuid.UUID, uuid.UUID],
 ) -> Scope:
     """The scope of a write: ``changes`` are the (run, group, time) of rows it may add or
-    delete; ``merges`` maps runs it may merge away to the run that absorbs them (all their
-    rows move, so they are read whole)."""
+    delete; ``merges`` maps runs it may merge away to the run that absorbs them (their
+    groups are added by :func:`include_merges` once the runs are locked)."""
     out = Scope(runs=[])
     touched = set(run_ids) | set(merges) | set(merges.values())
-    first: datetime | None = None
-    moved = _groups_of(conn, list(merges)) if merges else []
-    for run_id, fp, at in (*changes, *moved):
-        out.pairs.add((run_id, fp))
-        if run_id in merges:
-            out.pairs.add((merges[run_id], fp))
+    for run_id, fp, at in changes:
+        out.add(run_id, fp, at)
         touched.add(run_id)
-        at = as_utc(at)  # SQLite reads times back without their zone
-        first = at if first is None or at < first else first
     out.runs = sorted(touched)
-    out.first_hour = hour_of(first) if first is not None else 0
     return out
+
+
+def include_merges(conn: Connection, scope: Scope, merges: dict[uuid.UUID, uuid.UUID]) -> None:
+    """Add the groups of the runs a write may merge away, on both sides of each merge (all
+    their rows move). Read under the run locks, so no other writer adds one meanwhile."""
+    if not merges:
+        return
+    for run_id, fp, at in _groups_of(conn, list(merges)):
+        scope.add(run_id, fp, at)
+        scope.add(merges[run_id], fp, at)
 
 
 def _groups_of(conn: Connection, run_ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, str, datetime]]:
@@ -212,33 +220,64 @@ def _snapshot_sql(dialect: str) -> tuple[str, tuple[str, ...] | None, dict[str, 
     Runs and pairs are one parameter each: arrays on PostgreSQL, JSON lists on SQLite.
     """
     e, r = error_logs.c, runs.c
+    no_text, no_int = cast(null(), String()), cast(null(), Integer())
+    start = bindparam("start", type_=e.created_at.type)
+    hour = hour_bucket(dialect, e.created_at)
     if dialect == "postgresql":
         rs = bindparam("rs", type_=ARRAY(Uuid()))
         gs = bindparam("gs", type_=ARRAY(String()))
         table = func.unnest(rs, gs).table_valued("r", "g").render_derived("p")
         pairs = select(table.c.r, table.c.g).subquery("pairs")
-        wanted = r.id == any_(bindparam("ids", type_=ARRAY(Uuid())))
+        ids = func.unnest(bindparam("ids", type_=ARRAY(Uuid()))).table_valued("id")
+        ids = ids.render_derived("u")
+        # LATERAL: one primary-key or index lookup per run and per pair, whatever the
+        # planner's statistics say (a new database has none, and hash joins over whole
+        # tables were chosen there).
+        run = (
+            select(r.service_name, r.agent_name)
+            .where(r.id == ids.c.id, select(e.id).where(e.run_id == ids.c.id).exists())
+            .limit(1)  # keeps the planner from flattening it into a join again
+            .lateral("run")
+        )
+        names = select(
+            literal_column("'n'"),
+            ids.c.id,
+            no_text,
+            no_int,
+            no_int,
+            run.c.service_name,
+            run.c.agent_name,
+        ).select_from(ids.join(run, true()))
+        rows = (
+            select(hour.label("hour"), func.count().label("n"))
+            .where(e.run_id == pairs.c.r, e.fingerprint == pairs.c.g, e.created_at >= start)
+            .group_by(hour)
+            .lateral("rows")
+        )
+        counts = select(
+            literal_column("'c'"), pairs.c.r, pairs.c.g, rows.c.hour, rows.c.n, no_text, no_text
+        ).select_from(pairs.join(rows, true()))
     else:
         each = func.json_each(bindparam("pairs", type_=String())).table_valued("value")
         pairs = select(
             func.json_extract(each.c.value, "$[0]").label("r"),
             func.json_extract(each.c.value, "$[1]").label("g"),
         ).subquery("pairs")
-        ids = func.json_each(bindparam("ids", type_=String())).table_valued("value")
-        wanted = r.id.in_(select(ids.c.value))
-    no_text, no_int = cast(null(), String()), cast(null(), Integer())
-    has_errors = select(e.id).where(e.run_id == r.id).exists()
-    names = select(
-        literal_column("'n'"), r.id, no_text, no_int, no_int, r.service_name, r.agent_name
-    ).where(wanted, has_errors)
+        wanted = func.json_each(bindparam("ids", type_=String())).table_valued("value")
+        has_errors = select(e.id).where(e.run_id == r.id).exists()
+        names = select(
+            literal_column("'n'"), r.id, no_text, no_int, no_int, r.service_name, r.agent_name
+        ).where(r.id.in_(select(wanted.c.value)), has_errors)
+        on_pair = and_(e.run_id == pairs.c.r, e.fingerprint == pairs.c.g)
+        counts = (
+            select(
+                literal_column("'c'"), e.run_id, e.fingerprint, hour, func.count(), no_text, no_text
+            )
+            .select_from(pairs.join(error_logs, on_pair))
+            .where(e.created_at >= start)
+            .group_by(e.run_id, e.fingerprint, hour)
+        )
     on_pair = and_(e.run_id == pairs.c.r, e.fingerprint == pairs.c.g)
-    hour = hour_bucket(dialect, e.created_at)
-    counts = (
-        select(literal_column("'c'"), e.run_id, e.fingerprint, hour, func.count(), no_text, no_text)
-        .select_from(pairs.join(error_logs, on_pair))
-        .where(e.created_at >= bindparam("start", type_=e.created_at.type))
-        .group_by(e.run_id, e.fingerprint, hour)
-    )
     last_hour = (
         select(hour_bucket(dialect, func.max(e.created_at))).where(on_pair).scalar_subquery()
     )

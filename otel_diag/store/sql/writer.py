@@ -342,8 +342,9 @@ def write_projection(
     if not run_ids:
         return
     # The error-group rollup: what this write can change, and its share before it.
-    scope = _rollup_scope(conn, proj, named_trace_runs)
+    scope, merges = _rollup_scope(conn, proj, named_trace_runs)
     group_hours.lock_runs(conn, scope.runs)
+    group_hours.include_merges(conn, scope, merges)
     before = group_hours.snapshot(conn, scope)
     merged: list[uuid.UUID] = []
     if named_trace_runs:
@@ -373,19 +374,21 @@ def write_projection(
 
 def _rollup_scope(
     conn: Connection, proj: Projection, named_trace_runs: dict[str, uuid.UUID] | None
-) -> group_hours.Scope:
+) -> tuple[group_hours.Scope, dict[uuid.UUID, uuid.UUID]]:
     """What this write can change in the rollup: the batch's errors, the stored errors of
-    its failing traces (settlement may move them), the trace-id runs it may merge away,
-    and every run it upserts (their names may change)."""
+    its failing traces (settlement may move them), every run it upserts (their names may
+    change), and the trace-id runs it may merge away, with the runs that absorb them."""
     changes = [(e.run_id, e.fingerprint, e.created_at) for e in proj.errors]
     traces = list({e.trace_id for e in proj.errors})
     statement = _errors_of_traces(conn.dialect.name)
     for i in range(0, len(traces), CHUNK):
         changes += conn.execute(statement, {"ids": traces[i : i + CHUNK]}).tuples()
     merges = {
-        uuid.UUID(hex=trace_id): run_id for trace_id, run_id in (named_trace_runs or {}).items()
+        placeholder: run_id
+        for trace_id, run_id in (named_trace_runs or {}).items()
+        if (placeholder := uuid.UUID(hex=trace_id)) != run_id
     }
-    return group_hours.scope(conn, proj.runs, changes, merges)
+    return group_hours.scope(proj.runs, changes, merges), merges
 
 
 @lru_cache(maxsize=2)
