@@ -186,6 +186,9 @@ def test_the_rollup_equals_a_recount_after_every_batch_and_pages_match_the_rows(
     on_the_hour = datetime.fromtimestamp((now_ns // HOUR_NS - 4) * 3600, UTC)
     windows = [None, now - timedelta(hours=24), now - timedelta(minutes=95), on_the_hour]
     windows += [now - timedelta(minutes=m) for m in (137, 199, 263)]
+    # Early in an hour (its rows before `since` come off the rollup) and late (its rows
+    # after `since` are counted).
+    windows += [on_the_hour + timedelta(minutes=m) for m in (7, 53, 125, 171)]
     future = now + timedelta(days=1)
     pages = [(None, None, 50, 0), ("shop", None, 50, 0), (None, "buyer", 50, 0), (None, None, 2, 1)]
     with manager.get_engine().connect() as conn:

@@ -13,7 +13,7 @@ Two ways to the same answer (tests hold them equal on both SQL backends):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -53,6 +53,13 @@ class Ranked:
     """First hour with an occurrence in the window (rollup path)."""
     hi: int = 0
     """Last hour with an occurrence in the window (rollup path)."""
+
+    def add(self, service: str, agent: str, occurrences: int, runs: int) -> None:
+        """Count occurrences and runs of runs with these names."""
+        self.occurrences += occurrences
+        self.runs += runs
+        self.services.add(service)
+        self.agents.add(agent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +158,55 @@ def rank_hours(
 def _count_edge(
     conn: Connection, since: datetime, edge: int, filters: Filters, tallies: dict[str, Ranked]
 ) -> None:
-    """Add the rows of ``[since, end of since's hour)`` to the tallies, with their names.
+    """Add the part of the window in ``since``'s hour to the tallies, with its names.
+
+    Whichever side of ``since`` is shorter is read from the rows: the rows after it are
+    added, or the rows before it are taken off the hour's rollup. Either way at most half
+    an hour of rows is read.
+    """
+    start, end = group_hours.hour_start(edge), group_hours.hour_end(edge)
+    if since - start >= end - since:
+        for fp, service, agent, n, counted_last in _edge_pairs(conn, since, end, filters):
+            _tally(tallies, fp, edge).add(service, agent, n, 1 if counted_last else 0)
+        return
+    t = error_group_hours.c
+    hour = select(t.fingerprint, t.service_name, t.agent_name, t.occurrences, t.runs_last)
+    kept = {
+        (fp, service, agent): [n, n_runs]
+        for fp, service, agent, n, n_runs in conn.execute(
+            hour.where(t.hour == edge, *filters.on_hours())
+        )
+    }
+    for fp, service, agent, n, counted_last in _edge_pairs(conn, start, since, filters):
+        left = kept.get((fp, service, agent))
+        if left is not None:  # always, unless a write committed in between
+            left[0] -= n
+            left[1] -= 1 if counted_last else 0
+    for (fp, service, agent), (n, n_runs) in kept.items():
+        if n > 0:
+            _tally(tallies, fp, edge).add(service, agent, n, n_runs)
+
+
+def _tally(tallies: dict[str, Ranked], fp: str, edge: int) -> Ranked:
+    tally = tallies.get(fp)
+    if tally is None:
+        tally = tallies[fp] = Ranked(fp, lo=edge, hi=edge)
+    tally.lo = edge
+    return tally
+
+
+def _edge_pairs(
+    conn: Connection, low: datetime, high: datetime, filters: Filters
+) -> Iterator[tuple[str, str, str, int, bool]]:
+    """Per (group, run) with rows in ``[low, high)``: its group, service, agent, rows
+    there, and whether its last row of the group is there (none at or after ``high``).
 
     Rows are counted per (group, run) first; the runs' names and later occurrences are then
     read by run key (joining ``runs`` to an hour of rows made PostgreSQL hash the whole
     runs table, and a per-row probe for a later occurrence cost more than the count).
     """
     e = error_logs.c
-    end = group_hours.hour_end(edge)
-    where = [e.created_at >= as_utc(since), e.created_at < end]
+    where = [e.created_at >= as_utc(low), e.created_at < high]
     if filters.fingerprints is not None:
         where.append(e.fingerprint.in_(list(filters.fingerprints)))
     pairs = conn.execute(
@@ -169,19 +216,11 @@ def _count_edge(
     ).all()
     run_ids = {run_id for _, run_id, _ in pairs}
     names = _run_names(conn, run_ids)
-    later = _later_pairs(conn, run_ids, end)
+    later = _later_pairs(conn, run_ids, high)
     for fp, run_id, n in pairs:
         service, agent = names.get(run_id, ("", ""))
-        if not filters.admits(service, agent):
-            continue
-        tally = tallies.get(fp)
-        if tally is None:
-            tally = tallies[fp] = Ranked(fp, lo=edge, hi=edge)
-        tally.occurrences += int(n)
-        tally.runs += 0 if (fp, run_id) in later else 1
-        tally.lo = edge
-        tally.services.add(service)
-        tally.agents.add(agent)
+        if filters.admits(service, agent):
+            yield fp, service, agent, int(n), (fp, run_id) not in later
 
 
 def _later_pairs(
