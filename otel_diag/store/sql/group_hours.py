@@ -91,22 +91,21 @@ Pair = tuple[uuid.UUID, str]
 class Scope:
     """The part of the rollup one write can change, read before and after it.
 
-    ``pairs`` are the (run, group) pairs whose rows the write may add, delete or move;
-    their rows from ``first_hour`` on and their last hour are read, not whole runs, so a
-    write to a run with 20k errors reads a few rows. ``runs`` are every run it may touch:
+    ``pairs`` are the (run, group) pairs whose rows the write may add, delete or move,
+    each with the earliest hour it changes: their rows from that hour on and their last
+    hour are read, not whole runs, so a write to a run with 20k errors reads a few rows. ``runs`` are every run it may touch:
     when one's service or agent changes, its other rows move to the new names too.
     """
 
     runs: list[uuid.UUID]
-    pairs: set[Pair] = field(default_factory=set)
-    first_hour: int = 0
-    """The earliest hour of the pairs' changed rows (0 while there are none)."""
+    pairs: dict[Pair, int] = field(default_factory=dict)
+    """Each pair -> the earliest hour of its rows the write may change."""
 
     def add(self, run_id: uuid.UUID, fp: str, at: datetime) -> None:
         """One row the write may add, delete or move: its pair, and its hour."""
         hour = hour_of(as_utc(at))  # SQLite reads times back without their zone
-        self.first_hour = hour if not self.pairs else min(self.first_hour, hour)
-        self.pairs.add((run_id, fp))
+        pair = (run_id, fp)
+        self.pairs[pair] = min(self.pairs.get(pair, hour), hour)
 
 
 @dataclass(slots=True)
@@ -181,18 +180,20 @@ def _run_snapshot(conn: Connection, scope: Scope) -> list[Any]:
     about twice what the database did."""
     dialect = conn.dialect.name
     sql, order, constants = _snapshot_sql(dialect)
-    ordered = sorted(scope.pairs)
-    start = hour_start(scope.first_hour)
+    ordered = sorted(scope.pairs.items())
     values: dict[str, Any]
     if dialect == "postgresql":
-        values = {"rs": [r for r, _ in ordered], "gs": [g for _, g in ordered]}
-        values |= {"ids": scope.runs, "start": start}
-    else:  # SQLite keeps UUIDs as 32 hex digits and times as UTC text
         values = {
-            "pairs": json.dumps([[r.hex, g] for r, g in ordered]),
-            "ids": json.dumps([r.hex for r in scope.runs]),
-            "start": start.strftime("%Y-%m-%d %H:%M:%S.%f"),
+            "rs": [r for (r, _), _ in ordered],
+            "gs": [g for (_, g), _ in ordered],
+            "ss": [hour_start(h) for _, h in ordered],
+            "ids": scope.runs,
         }
+    else:  # SQLite keeps UUIDs as 32 hex digits and times as UTC text
+        pairs = [
+            [r.hex, g, hour_start(h).strftime("%Y-%m-%d %H:%M:%S.%f")] for (r, g), h in ordered
+        ]
+        values = {"pairs": json.dumps(pairs), "ids": json.dumps([r.hex for r in scope.runs])}
     values |= constants
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -213,7 +214,7 @@ def _snapshot_sql(dialect: str) -> tuple[str, tuple[str, ...] | None, dict[str, 
     Three parts in one round trip, told apart by their first column:
 
     - ``n``: the service and agent of each run that has errors (only those contribute);
-    - ``c``: the pairs' rows per hour from ``start`` on;
+    - ``c``: each pair's rows per hour from its first changed hour (``s``) on;
     - ``l``: each pair's last hour (an endpoint lookup in
       ix_error_logs_run_fingerprint_created).
 
@@ -221,13 +222,13 @@ def _snapshot_sql(dialect: str) -> tuple[str, tuple[str, ...] | None, dict[str, 
     """
     e, r = error_logs.c, runs.c
     no_text, no_int = cast(null(), String()), cast(null(), Integer())
-    start = bindparam("start", type_=e.created_at.type)
     hour = hour_bucket(dialect, e.created_at)
     if dialect == "postgresql":
         rs = bindparam("rs", type_=ARRAY(Uuid()))
         gs = bindparam("gs", type_=ARRAY(String()))
-        table = func.unnest(rs, gs).table_valued("r", "g").render_derived("p")
-        pairs = select(table.c.r, table.c.g).subquery("pairs")
+        ss = bindparam("ss", type_=ARRAY(e.created_at.type))
+        table = func.unnest(rs, gs, ss).table_valued("r", "g", "s").render_derived("p")
+        pairs = select(table.c.r, table.c.g, table.c.s).subquery("pairs")
         ids = func.unnest(bindparam("ids", type_=ARRAY(Uuid()))).table_valued("id")
         ids = ids.render_derived("u")
         # LATERAL: one primary-key or index lookup per run and per pair, whatever the
@@ -250,7 +251,7 @@ def _snapshot_sql(dialect: str) -> tuple[str, tuple[str, ...] | None, dict[str, 
         ).select_from(ids.join(run, true()))
         rows = (
             select(hour.label("hour"), func.count().label("n"))
-            .where(e.run_id == pairs.c.r, e.fingerprint == pairs.c.g, e.created_at >= start)
+            .where(e.run_id == pairs.c.r, e.fingerprint == pairs.c.g, e.created_at >= pairs.c.s)
             .group_by(hour)
             .lateral("rows")
         )
@@ -262,6 +263,7 @@ def _snapshot_sql(dialect: str) -> tuple[str, tuple[str, ...] | None, dict[str, 
         pairs = select(
             func.json_extract(each.c.value, "$[0]").label("r"),
             func.json_extract(each.c.value, "$[1]").label("g"),
+            func.json_extract(each.c.value, "$[2]").label("s"),
         ).subquery("pairs")
         wanted = func.json_each(bindparam("ids", type_=String())).table_valued("value")
         has_errors = select(e.id).where(e.run_id == r.id).exists()
@@ -274,7 +276,7 @@ def _snapshot_sql(dialect: str) -> tuple[str, tuple[str, ...] | None, dict[str, 
                 literal_column("'c'"), e.run_id, e.fingerprint, hour, func.count(), no_text, no_text
             )
             .select_from(pairs.join(error_logs, on_pair))
-            .where(e.created_at >= start)
+            .where(e.created_at >= pairs.c.s)
             .group_by(e.run_id, e.fingerprint, hour)
         )
     on_pair = and_(e.run_id == pairs.c.r, e.fingerprint == pairs.c.g)
@@ -285,7 +287,7 @@ def _snapshot_sql(dialect: str) -> tuple[str, tuple[str, ...] | None, dict[str, 
     compiled = union_all(names, counts, last).compile(
         dialect=psycopg.dialect() if dialect == "postgresql" else sqlite.dialect()
     )
-    ours = {"rs", "gs", "pairs", "ids", "start"}
+    ours = {"rs", "gs", "ss", "pairs", "ids"}
     constants = {k: v for k, v in compiled.params.items() if k not in ours}
     order = None if compiled.positiontup is None else tuple(compiled.positiontup)
     return str(compiled), order, constants
@@ -318,7 +320,7 @@ def _renamed(conn: Connection, scope: Scope, before: Snapshot, after: Snapshot) 
     last: dict[Pair, int] = {}
     for run_id, fp, h, n in conn.execute(_whole_runs_sql(conn.dialect.name), {"ids": renamed}):
         last[(run_id, fp)] = max(h, last.get((run_id, fp), h))
-        if (run_id, fp) in scope.pairs and h >= scope.first_hour:
+        if (run_id, fp) in scope.pairs and h >= scope.pairs[(run_id, fp)]:
             continue  # in the scope: already counted from the snapshots
         delta.add(after.names[run_id], fp, h, occurrences=n)
         delta.add(before.names[run_id], fp, h, occurrences=-n)
