@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 
 NAMESPACE = uuid.UUID("6f1f3c2e-7d1a-5b8e-9a54-0c7d2e9b4a11")
 
@@ -42,6 +43,20 @@ def run_uuid(run_key: str | None, trace_id: str) -> uuid.UUID:
         except ValueError:
             return name_uuid(run_key)
     return uuid.UUID(hex=trace_id)
+
+
+def placeholder_runs(named: Mapping[str, uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The trace-id run of each named trace -> the run the trace turned out to name.
+
+    Spans that end before the span naming their run are stored under the trace-id run
+    (:func:`run_uuid` without a key); once the name arrives, a store folds that run into the
+    named one. Traces whose named run is their trace-id run have nothing to fold.
+    """
+    return {
+        placeholder: run_id
+        for trace_id, run_id in named.items()
+        if (placeholder := run_uuid(None, trace_id)) != run_id
+    }
 
 
 def step_uuid(trace_id: str, span_id: str) -> uuid.UUID:

@@ -27,6 +27,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from otel_diag.projection.ids import placeholder_runs
 from otel_diag.projection.project import Projection
 from otel_diag.rows import DiagnosisState, run_status
 from otel_diag.store.mongo.codec import from_us, to_doc, with_changes
@@ -241,11 +242,7 @@ def merge_placeholder_runs(
     Step and error ids do not depend on the run, so moving them is exact. Returns the run
     ids merged away.
     """
-    placeholders = {
-        uuid.UUID(hex=trace_id): run_id
-        for trace_id, run_id in named.items()
-        if uuid.UUID(hex=trace_id) != run_id
-    }
+    placeholders = placeholder_runs(named)
     if not placeholders:
         return []
     merged = []

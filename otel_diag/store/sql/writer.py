@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
+from otel_diag.projection.ids import placeholder_runs
 from otel_diag.projection.project import Projection
 from otel_diag.rows import DiagnosisState, RunStatus, RunUpdate, run_status
 from otel_diag.store.sql import group_hours
@@ -100,11 +101,7 @@ def merge_placeholder_runs(conn: Connection, trace_runs: dict[str, uuid.UUID]) -
     those were stored under the trace-id run. Step and error ids do not depend on the run,
     so moving them is exact. Returns the run ids that were merged away.
     """
-    placeholders = {
-        uuid.UUID(hex=trace_id): run_id
-        for trace_id, run_id in trace_runs.items()
-        if uuid.UUID(hex=trace_id) != run_id
-    }
+    placeholders = placeholder_runs(trace_runs)
     if not placeholders:
         return []
     existing = [
@@ -383,11 +380,7 @@ def _rollup_scope(
     statement = _errors_of_traces(conn.dialect.name)
     for i in range(0, len(traces), CHUNK):
         changes += conn.execute(statement, {"ids": traces[i : i + CHUNK]}).tuples()
-    merges = {
-        placeholder: run_id
-        for trace_id, run_id in (named_trace_runs or {}).items()
-        if (placeholder := uuid.UUID(hex=trace_id)) != run_id
-    }
+    merges = placeholder_runs(named_trace_runs or {})
     return group_hours.scope(proj.runs, changes, merges), merges
 
 
