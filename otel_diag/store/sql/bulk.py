@@ -34,7 +34,7 @@ from sqlalchemy.sql import sqltypes
 ColumnConverter = Callable[[Sequence[Any]], list[Any]]
 
 
-def _sqlite_datetimes(values: Sequence[datetime | None]) -> list[str | None]:
+def sqlite_datetimes(values: Sequence[datetime | None]) -> list[str | None]:
     """``YYYY-MM-DD HH:MM:SS.ffffff`` of UTC datetimes, the seconds part formatted once.
 
     An aware ``isoformat`` costs 2.8 us (it formats the offset, then we cut it off); a
@@ -76,7 +76,7 @@ def _ints(values: Sequence[Any]) -> list[int | None]:
 
 _SQLITE_CONVERTERS: dict[type, ColumnConverter] = {
     sqltypes.Uuid: _uuid_hexes,
-    sqltypes.DateTime: _sqlite_datetimes,
+    sqltypes.DateTime: sqlite_datetimes,
     sqltypes.JSON: _json_texts,
     sqltypes.Boolean: _ints,
 }

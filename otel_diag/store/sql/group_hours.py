@@ -9,12 +9,13 @@ million rows, so the writer keeps ``error_group_hours``:
 
 A run has an occurrence of a group in ``[since, now)`` exactly when its last one is at or
 after ``since``, so runs affected is a sum of ``runs_last`` over the window's hours (the
-hour ``since`` falls in is counted from the rows themselves, :mod:`.error_groups`).
+hour ``since`` falls in is counted from the rows themselves, :mod:`.group_ranking`).
 
 **How it stays exact.** Every change to ``error_logs`` or to a run's service or agent
 happens in :func:`otel_diag.store.sql.writer.write_projection`. It names what it may
-change (:class:`Scope`: the (run, group) pairs of the rows it may add, delete or move, from
-the earliest hour among them, and the runs it upserts), locks those runs (PostgreSQL),
+change (:class:`Scope`: the (run, group) pairs of the rows it may add, delete or move, each
+from the earliest hour it changes there, and the runs it upserts), locks those runs
+(PostgreSQL),
 reads that part of the rollup from the rows before writing and again after
 (:func:`snapshot`), and applies the difference in one statement in key order (so
 concurrent writers cannot deadlock on rollup rows). When a run's service or agent changes,
@@ -57,6 +58,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import psycopg
 
+from otel_diag.store.sql.bulk import sqlite_datetimes
 from otel_diag.store.sql.expressions import HOUR, hour_bucket, one_of
 from otel_diag.store.sql.models import error_group_hours, error_logs, runs
 from otel_diag.timewindow import as_utc
@@ -93,8 +95,9 @@ class Scope:
 
     ``pairs`` are the (run, group) pairs whose rows the write may add, delete or move,
     each with the earliest hour it changes: their rows from that hour on and their last
-    hour are read, not whole runs, so a write to a run with 20k errors reads a few rows. ``runs`` are every run it may touch:
-    when one's service or agent changes, its other rows move to the new names too.
+    hour are read, not whole runs, so a write to a run with 20k errors reads a few rows.
+    ``runs`` are every run it may touch: when one's service or agent changes, its other
+    rows move to the new names too.
     """
 
     runs: list[uuid.UUID]
@@ -148,13 +151,20 @@ def include_merges(conn: Connection, scope: Scope, merges: dict[uuid.UUID, uuid.
 
 
 def _groups_of(conn: Connection, run_ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, str, datetime]]:
+    rows = conn.execute(_groups_of_sql(conn.dialect.name), {"ids": run_ids})
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+@lru_cache(maxsize=2)
+def _groups_of_sql(dialect: str) -> Select[Any]:
+    """Each run's groups and the earliest row of each (built once: every batch whose spans
+    name their run asks it)."""
     e = error_logs.c
-    query = (
+    return (
         select(e.run_id, e.fingerprint, func.min(e.created_at))
-        .where(one_of(conn.dialect.name, e.run_id, "ids"))
+        .where(one_of(dialect, e.run_id, "ids"))
         .group_by(e.run_id, e.fingerprint)
     )
-    return [tuple(row) for row in conn.execute(query, {"ids": run_ids})]  # type: ignore[misc]
 
 
 def snapshot(conn: Connection, scope: Scope) -> Snapshot:
@@ -190,9 +200,8 @@ def _run_snapshot(conn: Connection, scope: Scope) -> list[Any]:
             "ids": scope.runs,
         }
     else:  # SQLite keeps UUIDs as 32 hex digits and times as UTC text
-        pairs = [
-            [r.hex, g, hour_start(h).strftime("%Y-%m-%d %H:%M:%S.%f")] for (r, g), h in ordered
-        ]
+        starts = sqlite_datetimes([hour_start(h) for _, h in ordered])
+        pairs = [[r.hex, g, start] for ((r, g), _), start in zip(ordered, starts, strict=True)]
         values = {"pairs": json.dumps(pairs), "ids": json.dumps([r.hex for r in scope.runs])}
     values |= constants
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
