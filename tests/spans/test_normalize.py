@@ -159,3 +159,29 @@ def test_a_span_recorded_by_the_sdk_reads_as_the_same_span_built_by_hand():
         assert a == b
         assert type(b.attributes) is dict  # read once, not through the proxy per lookup
     assert any(e.attributes.get("exception.stacktrace") for r in recorded for e in r.events)
+
+
+def test_sdk_attributes_and_events_are_read_without_the_sdks_python_level_protocol(
+    monkeypatch,
+):
+    """An ended SDK span's attribute dict and event list are read directly (frozen by
+    ``Span.end``), not through ``BoundedAttributes``/``BoundedList`` calls per key and per
+    read: an SDK that renamed those internals would fail here, not silently slow down."""
+    import random
+
+    from opentelemetry.attributes import BoundedAttributes
+    from opentelemetry.sdk.util import BoundedList
+
+    from tests.factories import agent_trace, through_sdk
+
+    recorded = through_sdk(agent_trace(failing=True, rng=random.Random(5)))
+    expected = [from_readable_span(span) for span in recorded]
+
+    def forbidden(*_args):
+        raise AssertionError("read through the SDK's Python-level protocol")
+
+    monkeypatch.setattr(BoundedAttributes, "__iter__", forbidden)
+    monkeypatch.setattr(BoundedAttributes, "__getitem__", forbidden)
+    monkeypatch.setattr(BoundedList, "__iter__", forbidden)
+    assert [from_readable_span(span) for span in recorded] == expected
+    assert any(rec is not None and rec.events for rec in expected)
