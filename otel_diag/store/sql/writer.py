@@ -87,11 +87,19 @@ def lookup_trace_runs(conn: Connection, trace_ids: Iterable[str]) -> dict[str, u
     """Named runs already stored for these traces (spans without a run id join them)."""
     wanted = list(dict.fromkeys(trace_ids))
     found: dict[str, uuid.UUID] = {}
+    statement = _trace_runs_query(conn.dialect.name)
     for i in range(0, len(wanted), CHUNK):
-        part = wanted[i : i + CHUNK]
-        query = select(trace_runs.c.id, trace_runs.c.run_id).where(trace_runs.c.id.in_(part))
-        found.update({trace_id: run_id for trace_id, run_id in conn.execute(query)})
+        rows = conn.execute(statement, {"ids": wanted[i : i + CHUNK]})
+        found.update({trace_id: run_id for trace_id, run_id in rows})
     return found
+
+
+@lru_cache(maxsize=2)
+def _trace_runs_query(dialect: str) -> Any:
+    """Built once: every batch runs it (a new ``IN`` statement per batch cost more to build
+    than to run)."""
+    t = trace_runs.c
+    return select(t.id, t.run_id).where(one_of(dialect, t.id, "ids"))
 
 
 def merge_placeholder_runs(conn: Connection, trace_runs: dict[str, uuid.UUID]) -> list[uuid.UUID]:
