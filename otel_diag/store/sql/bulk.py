@@ -7,9 +7,12 @@ wire form, on the same connection and transaction:
 - SQLite: ``INSERT OR IGNORE`` through ``sqlite3.executemany``; UUIDs as 32-char hex and
   datetimes as ``YYYY-MM-DD HH:MM:SS.ffffff`` (UTC), exactly what SQLAlchemy stores, so the
   ORM and Core read them back unchanged.
-- PostgreSQL: ``COPY`` into a per-session temp table, then ``INSERT ... SELECT ... ON
-  CONFLICT (id) DO NOTHING`` (measured faster than one ``unnest``-of-arrays INSERT, and far
-  faster than executemany); the conflict clause keeps re-sent spans from adding rows.
+- PostgreSQL: a binary ``COPY`` into a per-session temp table, then ``INSERT ... SELECT ...
+  ON CONFLICT (id) DO NOTHING`` (measured faster than one ``unnest``-of-arrays INSERT, and far
+  faster than executemany); the conflict clause keeps re-sent spans from adding rows. Binary,
+  typed by the table's columns: times and numbers go out in C without being formatted as
+  text and parsed back by the server, and text needs no escaping (7 % of an export to
+  PostgreSQL, interleaved runs of the exporter bench).
 
 Rows are typed rows (dataclasses such as :class:`otel_diag.rows.Step`; their fields that
 are columns of the table are written) or mappings keyed by column name.
@@ -80,7 +83,43 @@ _SQLITE_CONVERTERS: dict[type, ColumnConverter] = {
     sqltypes.JSON: _json_texts,
     sqltypes.Boolean: _ints,
 }
-_PG_CONVERTERS: dict[type, ColumnConverter] = {sqltypes.JSON: _json_texts}
+
+
+def _aware(values: Sequence[datetime | None]) -> list[datetime | None]:
+    """Naive times as UTC: a binary ``COPY`` into ``timestamptz`` takes only aware ones."""
+    return [v if v is None or v.tzinfo is not None else v.replace(tzinfo=UTC) for v in values]
+
+
+_PG_CONVERTERS: dict[type, ColumnConverter] = {sqltypes.DateTime: _aware}
+_PG_COPY_TYPES: dict[type, str] = {
+    sqltypes.Uuid: "uuid",
+    sqltypes.DateTime: "timestamptz",
+    sqltypes.BigInteger: "int8",
+    sqltypes.Integer: "int4",
+    sqltypes.Float: "float8",
+    sqltypes.Boolean: "bool",
+    sqltypes.JSON: "jsonb",
+    sqltypes.String: "text",
+}
+"""The binary ``COPY`` type of each column type (first match; BigInteger before Integer)."""
+
+
+def _first_match(col_type: Any, table_map: dict[type, Any]) -> Any:
+    """The entry of the first class ``col_type`` (or the type a decorator wraps) is."""
+    impl = getattr(col_type, "impl", None)
+    for sa_type, value in table_map.items():
+        if isinstance(col_type, sa_type) or isinstance(impl, sa_type):
+            return value
+    return None
+
+
+@lru_cache(maxsize=64)
+def _copy_types(table: Table, cols: tuple[str, ...]) -> tuple[str, ...]:
+    """PostgreSQL type names of ``cols`` for a binary ``COPY`` (which sends no types)."""
+    names = tuple(_first_match(table.columns[c].type, _PG_COPY_TYPES) for c in cols)
+    if None in names:
+        raise TypeError(f"a column of {table.name} has no binary COPY type: {cols}")
+    return names
 
 
 @lru_cache(maxsize=64)
@@ -91,13 +130,9 @@ def _plan(
     table_map = _SQLITE_CONVERTERS if dialect == "sqlite" else _PG_CONVERTERS
     plan = []
     for i, name in enumerate(cols):
-        col_type = table.columns[name].type
-        for sa_type, convert in table_map.items():
-            if isinstance(col_type, sa_type) or isinstance(
-                getattr(col_type, "impl", None), sa_type
-            ):
-                plan.append((i, convert))
-                break
+        convert = _first_match(table.columns[name].type, table_map)
+        if convert is not None:
+            plan.append((i, convert))
     return tuple(plan)
 
 
@@ -175,7 +210,8 @@ def stage_postgres(conn: Connection, table: Table, rows: Sequence[Any]) -> Table
             f"(LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS; "
             f"DELETE FROM {staging}"
         )
-        with cur.copy(f"COPY {staging} ({', '.join(cols)}) FROM STDIN") as copy:
+        with cur.copy(f"COPY {staging} ({', '.join(cols)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(_copy_types(table, cols)))
             for values in _tuples(table, cols, rows, "postgresql"):
                 copy.write_row(values)
     return staging_table(table)
