@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -35,36 +36,56 @@ from otel_diag.store.sql.models import error_logs, error_propagations
 CHUNK = 500
 
 
-def _stored(
-    conn: Connection, table: Any, extra: str, trace_ids: list[str]
-) -> Iterable[Mapping[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the store holds for a batch's failing traces, read once per write.
+
+    ``failures`` are their ``error_logs`` rows, with the run and fingerprint the error-group
+    rollup's upkeep needs besides the settlement's columns; ``copies`` their
+    ``error_propagations`` rows. The write reads them before it merges placeholder runs,
+    which changes only ``run_id``: the rollup wants the runs as they were, and settlement
+    does not look at runs.
+    """
+
+    failures: list[dict[str, Any]]
+    copies: list[dict[str, Any]]
+
+
+def read_stored(conn: Connection, trace_ids: Iterable[str]) -> Stored:
+    """The stored failures and copies of ``trace_ids`` (callers hold the traces' locks)."""
+    ids = sorted(set(trace_ids))
+    return Stored(
+        _rows(conn, error_logs, ("propagated_to", "run_id", "fingerprint"), ids),
+        _rows(conn, error_propagations, ("origin_id",), ids),
+    )
+
+
+def _rows(
+    conn: Connection, table: Any, extra: tuple[str, ...], trace_ids: list[str]
+) -> list[dict[str, Any]]:
     statement = _stored_query(conn.dialect.name, table, extra)
+    out: list[dict[str, Any]] = []
     for i in range(0, len(trace_ids), CHUNK):
-        for row in conn.execute(statement, {"ids": trace_ids[i : i + CHUNK]}).mappings():
-            yield dict(row)
+        out += map(dict, conn.execute(statement, {"ids": trace_ids[i : i + CHUNK]}).mappings())
+    return out
 
 
 @lru_cache(maxsize=8)
-def _stored_query(dialect: str, table: Any, extra: str) -> Any:
-    """The stored rows of a list of traces, built once: every batch with errors runs it
-    twice, and building and caching a new ``IN`` statement per batch cost more than
-    running it."""
-    cols = [table.c[c] for c in ("id", *_SHARED, "created_at", extra)]
+def _stored_query(dialect: str, table: Any, extra: tuple[str, ...]) -> Any:
+    """The stored rows of a list of traces, built once: every batch with errors runs it,
+    and building and caching a new ``IN`` statement per batch cost more than running it."""
+    cols = [table.c[c] for c in ("id", *_SHARED, "created_at", *extra)]
     return select(*cols).where(one_of(dialect, table.c.trace_id, "ids"))
 
 
-def settle_propagation(conn: Connection, proj: Projection) -> bool:
-    """Keep only new failures in ``proj.errors``; True if stored rows changed."""
+def settle_propagation(conn: Connection, proj: Projection, stored: Stored) -> bool:
+    """Keep only new failures in ``proj.errors``; True if stored rows changed.
+
+    ``stored`` is :func:`read_stored` of the batch's failing traces.
+    """
     if not proj.errors:
         return False
-    trace_ids = sorted({e.trace_id for e in proj.errors})
-    settled = plan(
-        proj.errors,
-        _stored(conn, error_logs, "propagated_to", trace_ids),
-        _stored(conn, error_propagations, "origin_id", trace_ids),
-        proj.parents,
-        _with_names,
-    )
+    settled = plan(proj.errors, stored.failures, stored.copies, proj.parents, _with_names)
     proj.errors = settled.kept
     moved, new_copies = settled.moved, settled.new_copies
     renamed = [{"b_id": i, "b_names": names} for i, names in settled.renamed]

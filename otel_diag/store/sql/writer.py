@@ -44,7 +44,7 @@ from otel_diag.store.sql import group_hours
 from otel_diag.store.sql.bulk import insert_ignore, stage_postgres, staging_table, upsert_many
 from otel_diag.store.sql.expressions import one_of
 from otel_diag.store.sql.models import error_logs, runs, steps, trace_runs
-from otel_diag.store.sql.propagation import settle_propagation
+from otel_diag.store.sql.propagation import Stored, read_stored, settle_propagation
 
 CHUNK = 1000
 _RUN_UPDATE_FIELDS = tuple(f.name for f in dataclasses.fields(RunUpdate))
@@ -347,7 +347,8 @@ def write_projection(
     if not run_ids:
         return
     # The error-group rollup: what this write can change, and its share before it.
-    scope, merges = _rollup_scope(conn, proj, named_trace_runs)
+    stored = read_stored(conn, (e.trace_id for e in proj.errors))
+    scope, merges = _rollup_scope(proj, stored, named_trace_runs)
     group_hours.lock_runs(conn, scope.runs)
     group_hours.include_merges(conn, scope, merges)
     before = group_hours.snapshot(conn, scope)
@@ -359,7 +360,7 @@ def write_projection(
         merged = merge_placeholder_runs(conn, named_trace_runs)
     new_steps = insert_ignore(conn, steps, proj.steps)
     # Errors that repeat an exception recorded beneath them are not new failures.
-    settled = settle_propagation(conn, proj)
+    settled = settle_propagation(conn, proj, stored)
     new_errors = insert_ignore(conn, error_logs, proj.errors)
     exact = (
         not merged
@@ -378,21 +379,12 @@ def write_projection(
 
 
 def _rollup_scope(
-    conn: Connection, proj: Projection, named_trace_runs: dict[str, uuid.UUID] | None
+    proj: Projection, stored: Stored, named_trace_runs: dict[str, uuid.UUID] | None
 ) -> tuple[group_hours.Scope, dict[uuid.UUID, uuid.UUID]]:
     """What this write can change in the rollup: the batch's errors, the stored errors of
     its failing traces (settlement may move them), every run it upserts (their names may
     change), and the trace-id runs it may merge away, with the runs that absorb them."""
     changes = [(e.run_id, e.fingerprint, e.created_at) for e in proj.errors]
-    traces = list({e.trace_id for e in proj.errors})
-    statement = _errors_of_traces(conn.dialect.name)
-    for i in range(0, len(traces), CHUNK):
-        changes += conn.execute(statement, {"ids": traces[i : i + CHUNK]}).tuples()
+    changes += [(r["run_id"], r["fingerprint"], r["created_at"]) for r in stored.failures]
     merges = placeholder_runs(named_trace_runs or {})
     return group_hours.scope(proj.runs, changes, merges), merges
-
-
-@lru_cache(maxsize=2)
-def _errors_of_traces(dialect: str) -> Any:
-    e = error_logs.c
-    return select(e.run_id, e.fingerprint, e.created_at).where(one_of(dialect, e.trace_id, "ids"))
